@@ -1,0 +1,94 @@
+"""torchwarden: governance for PyTorch work on GPU machines.
+
+The public surface is re-exported here. Everything that needs torch is imported on
+first use, so ``import torchwarden`` is quick and never initialises CUDA.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from torchwarden._version import __version__ as __version__
+from torchwarden.errors import DataError as DataError
+from torchwarden.errors import EnvError as EnvError
+from torchwarden.errors import LeaseError as LeaseError
+from torchwarden.errors import NNError as NNError
+from torchwarden.errors import ReportError as ReportError
+from torchwarden.errors import RunError as RunError
+from torchwarden.errors import ScopeError as ScopeError
+from torchwarden.errors import SequenceTooLongError as SequenceTooLongError
+from torchwarden.errors import TensorLeakError as TensorLeakError
+from torchwarden.errors import TorchwardenError as TorchwardenError
+from torchwarden.errors import TransferBudgetError as TransferBudgetError
+from torchwarden.errors import ZeroCopyError as ZeroCopyError
+
+if TYPE_CHECKING:
+    from torchwarden import data as data
+    from torchwarden import memory as memory
+    from torchwarden import nn as nn
+    from torchwarden.runtime.steps import step as step
+    from torchwarden.scope.graph import GraphRetention as GraphRetention
+    from torchwarden.scope.graph import graph_retention as graph_retention
+    from torchwarden.scope.report import Leak as Leak
+    from torchwarden.scope.report import ScopeReport as ScopeReport
+    from torchwarden.scope.scope import TensorScope as TensorScope
+    from torchwarden.scope.scope import scope as scope
+    from torchwarden.scope.scope import scoped as scoped
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY: dict[str, str] = {
+    "data": "torchwarden.data",
+    "memory": "torchwarden.memory",
+    "nn": "torchwarden.nn",
+    "step": "torchwarden.runtime.steps",
+    "GraphRetention": "torchwarden.scope.graph",
+    "graph_retention": "torchwarden.scope.graph",
+    "Leak": "torchwarden.scope.report",
+    "ScopeReport": "torchwarden.scope.report",
+    "TensorScope": "torchwarden.scope.scope",
+    "scope": "torchwarden.scope.scope",
+    "scoped": "torchwarden.scope.scope",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'torchwarden' has no attribute {name!r}")
+    module = importlib.import_module(module_name)
+    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
+
+__all__ = [
+    "DataError",
+    "EnvError",
+    "GraphRetention",
+    "Leak",
+    "LeaseError",
+    "NNError",
+    "ReportError",
+    "RunError",
+    "ScopeError",
+    "ScopeReport",
+    "SequenceTooLongError",
+    "TensorLeakError",
+    "TensorScope",
+    "TorchwardenError",
+    "TransferBudgetError",
+    "ZeroCopyError",
+    "__version__",
+    "data",
+    "graph_retention",
+    "memory",
+    "nn",
+    "scope",
+    "scoped",
+    "step",
+]

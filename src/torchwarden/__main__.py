@@ -1,0 +1,3 @@
+from torchwarden.cli import main
+
+main()

@@ -1,0 +1,19 @@
+"""Memory counters (the leaf every other layer reads). See README.md beside this file."""
+
+from torchwarden.memory.census import live_tensors as live_tensors
+from torchwarden.memory.census import unique_storage_bytes as unique_storage_bytes
+from torchwarden.memory.stats import CPUMemory as CPUMemory
+from torchwarden.memory.stats import CUDAMemory as CUDAMemory
+from torchwarden.memory.stats import cpu_rss as cpu_rss
+from torchwarden.memory.stats import expandable_segments_enabled as expandable_segments_enabled
+from torchwarden.memory.stats import stats as stats
+
+__all__ = [
+    "CPUMemory",
+    "CUDAMemory",
+    "cpu_rss",
+    "expandable_segments_enabled",
+    "live_tensors",
+    "stats",
+    "unique_storage_bytes",
+]

@@ -1,0 +1,141 @@
+"""Cheap memory counters: CUDA caching-allocator statistics and process RSS.
+
+Units are bytes throughout. Reading these counters costs microseconds; nothing here
+initialises CUDA unless a CUDA device is named explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+
+from torchwarden.memory.census import live_tensors, unique_storage_bytes
+
+__all__ = [
+    "CPUMemory",
+    "CUDAMemory",
+    "cpu_rss",
+    "cuda_devices_in_use",
+    "expandable_segments_enabled",
+    "stats",
+]
+
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+@dataclass(frozen=True)
+class CUDAMemory:
+    """One CUDA device's caching-allocator counters (bytes)."""
+
+    device: str
+    allocated: int
+    reserved: int
+    active: int
+    peak_allocated: int
+    peak_reserved: int
+    alloc_retries: int
+    ooms: int
+    expandable_segments: bool
+
+    @property
+    def fragmentation(self) -> float:
+        """Reserved but unallocated, as a share of reserved (0 when nothing is reserved)."""
+        return (self.reserved - self.allocated) / self.reserved if self.reserved else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "fragmentation": round(self.fragmentation, 4)}
+
+
+@dataclass(frozen=True)
+class CPUMemory:
+    """The process's resident memory and the CPU tensor bytes Python can see (bytes)."""
+
+    device: str
+    rss: int
+    tensor_bytes: int | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def cpu_rss() -> int:
+    """Resident set size of this process in bytes (reads /proc; psutil elsewhere)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        import psutil
+
+        return int(psutil.Process().memory_info().rss)
+
+
+def expandable_segments_enabled() -> bool:
+    """Whether the CUDA allocator was configured with ``expandable_segments:True``."""
+    for var in ("PYTORCH_CUDA_ALLOC_CONF", "PYTORCH_ALLOC_CONF"):
+        conf = os.environ.get(var, "").replace(" ", "").lower()
+        if "expandable_segments:true" in conf:
+            return True
+    return False
+
+
+def cuda_devices_in_use() -> list[int]:
+    """Indices of CUDA devices this process can see, without initialising CUDA."""
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return []
+    return list(range(torch.cuda.device_count()))
+
+
+def _cuda(index: int) -> CUDAMemory:
+    s = torch.cuda.memory_stats(index)
+    return CUDAMemory(
+        device=f"cuda:{index}",
+        allocated=int(s.get("allocated_bytes.all.current", 0)),
+        reserved=int(s.get("reserved_bytes.all.current", 0)),
+        active=int(s.get("active_bytes.all.current", 0)),
+        peak_allocated=int(s.get("allocated_bytes.all.peak", 0)),
+        peak_reserved=int(s.get("reserved_bytes.all.peak", 0)),
+        alloc_retries=int(s.get("num_alloc_retries", 0)),
+        ooms=int(s.get("num_ooms", 0)),
+        expandable_segments=expandable_segments_enabled(),
+    )
+
+
+def _cpu(census: bool) -> CPUMemory:
+    tensor_bytes = None
+    if census:
+        tensor_bytes = unique_storage_bytes(t for t in live_tensors() if t.device.type == "cpu")
+    return CPUMemory(device="cpu", rss=cpu_rss(), tensor_bytes=tensor_bytes)
+
+
+def stats(
+    device: torch.device | str | int | None = None, *, census: bool = True
+) -> list[CUDAMemory | CPUMemory]:
+    """Memory counters for ``device``, or for the CPU and every CUDA device in use.
+
+    ``device=None`` lists the CPU and each CUDA device this process has initialised
+    (it never initialises CUDA itself). ``census=False`` skips counting CPU tensor
+    bytes, which walks the Python heap (tens of milliseconds).
+
+    >>> [m.device for m in stats("cpu", census=False)]
+    ['cpu']
+    """
+    if device is None:
+        out: list[CUDAMemory | CPUMemory] = [_cpu(census)]
+        out.extend(_cuda(i) for i in cuda_devices_in_use())
+        return out
+    dev = torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+    if dev.type == "cpu":
+        return [_cpu(census)]
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"memory.stats({device!r}): CUDA is not available in this process. "
+                "Pass device='cpu' or device=None, or run on a machine with a CUDA GPU."
+            )
+        return [_cuda(dev.index if dev.index is not None else torch.cuda.current_device())]
+    raise ValueError(
+        f"memory.stats({device!r}): unsupported device type {dev.type!r}; use 'cpu' or 'cuda[:N]'."
+    )

@@ -28,13 +28,13 @@ if TYPE_CHECKING:
     from torchwarden import memory as memory
     from torchwarden import nn as nn
     from torchwarden.runtime.steps import step as step
-    from torchwarden.scope.graph import GraphRetention as GraphRetention
-    from torchwarden.scope.graph import graph_retention as graph_retention
-    from torchwarden.scope.report import Leak as Leak
-    from torchwarden.scope.report import ScopeReport as ScopeReport
-    from torchwarden.scope.scope import TensorScope as TensorScope
-    from torchwarden.scope.scope import scope as scope
-    from torchwarden.scope.scope import scoped as scoped
+    from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
+    from torchwarden.lifecycle.graph import graph_retention as graph_retention
+    from torchwarden.lifecycle.report import Leak as Leak
+    from torchwarden.lifecycle.report import ScopeReport as ScopeReport
+    from torchwarden.lifecycle.scope import TensorScope as TensorScope
+    from torchwarden.lifecycle.scope import scope as scope
+    from torchwarden.lifecycle.scope import scoped as scoped
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {
@@ -42,13 +42,13 @@ _LAZY: dict[str, str] = {
     "memory": "torchwarden.memory",
     "nn": "torchwarden.nn",
     "step": "torchwarden.runtime.steps",
-    "GraphRetention": "torchwarden.scope.graph",
-    "graph_retention": "torchwarden.scope.graph",
-    "Leak": "torchwarden.scope.report",
-    "ScopeReport": "torchwarden.scope.report",
-    "TensorScope": "torchwarden.scope.scope",
-    "scope": "torchwarden.scope.scope",
-    "scoped": "torchwarden.scope.scope",
+    "GraphRetention": "torchwarden.lifecycle.graph",
+    "graph_retention": "torchwarden.lifecycle.graph",
+    "Leak": "torchwarden.lifecycle.report",
+    "ScopeReport": "torchwarden.lifecycle.report",
+    "TensorScope": "torchwarden.lifecycle.scope",
+    "scope": "torchwarden.lifecycle.scope",
+    "scoped": "torchwarden.lifecycle.scope",
 }
 
 
@@ -57,7 +57,7 @@ def __getattr__(name: str) -> Any:
     if module_name is None:
         raise AttributeError(f"module 'torchwarden' has no attribute {name!r}")
     module = importlib.import_module(module_name)
-    value = module if module_name.rsplit(".", 1)[-1] == name else getattr(module, name)
+    value = module if module_name == f"torchwarden.{name}" else getattr(module, name)
     globals()[name] = value
     return value
 

@@ -1,0 +1,21 @@
+"""Tensor-lifecycle governance: which tensors outlive a block, who holds them, and why."""
+
+from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
+from torchwarden.lifecycle.graph import graph_retention as graph_retention
+from torchwarden.lifecycle.report import Leak as Leak
+from torchwarden.lifecycle.report import ScopeReport as ScopeReport
+from torchwarden.lifecycle.report import StateTensor as StateTensor
+from torchwarden.lifecycle.scope import TensorScope as TensorScope
+from torchwarden.lifecycle.scope import scope as scope
+from torchwarden.lifecycle.scope import scoped as scoped
+
+__all__ = [
+    "GraphRetention",
+    "Leak",
+    "ScopeReport",
+    "StateTensor",
+    "TensorScope",
+    "graph_retention",
+    "scope",
+    "scoped",
+]

@@ -1,0 +1,122 @@
+"""What a tensor's autograd graph keeps alive.
+
+A tensor with a ``grad_fn`` keeps its whole backward graph: every node, and every
+tensor a node saved for backward (activations, mostly). Those saved tensors often have
+no Python object at all, so a heap census cannot see them; this walk can.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import torch
+
+from torchwarden.memory.census import storage_key, storage_nbytes
+
+__all__ = ["GraphRetention", "graph_retention"]
+
+_saved_names: dict[type, tuple[str, ...]] = {}
+
+
+@dataclass(frozen=True)
+class GraphRetention:
+    """The autograd graph behind one tensor.
+
+    ``bytes`` counts each saved storage once and leaves out leaf tensors that require
+    grad (parameters), which live on without the graph; ``by_device`` splits it.
+    """
+
+    nodes: int = 0
+    saved_tensors: int = 0
+    bytes: int = 0
+    by_device: dict[str, int] = field(default_factory=dict)
+    storages: tuple[tuple[tuple[str, int], int], ...] = field(default=(), repr=False)
+
+    @property
+    def retains_graph(self) -> bool:
+        """True when freeing the tensor would free saved tensors (the graph is still live)."""
+        return self.saved_tensors > 0
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("storages")
+        return d
+
+
+def _saved_attributes(node: Any) -> tuple[str, ...]:
+    names = _saved_names.get(type(node))
+    if names is None:
+        names = tuple(n for n in dir(node) if n.startswith("_saved_"))
+        _saved_names[type(node)] = names
+    return names
+
+
+def _saved_values(node: Any) -> list[Any]:
+    values: list[Any] = []
+    for name in _saved_attributes(node):
+        try:
+            values.append(getattr(node, name))
+        except RuntimeError:  # freed by backward(): pins nothing any more
+            pass
+    if hasattr(node, "saved_tensors"):  # custom autograd.Function
+        try:
+            values.extend(node.saved_tensors)
+        except RuntimeError:
+            pass
+    return values
+
+
+def _tensors(value: Any) -> list[torch.Tensor]:
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, (tuple, list)):
+        return [v for v in value if isinstance(v, torch.Tensor)]
+    return []
+
+
+def graph_retention(tensor: torch.Tensor) -> GraphRetention:
+    """Nodes and saved-tensor bytes pinned by ``tensor``'s autograd graph.
+
+    >>> import torch
+    >>> w = torch.randn(64, 64, requires_grad=True)
+    >>> loss = (torch.randn(8, 64) @ w).relu().sum()
+    >>> graph_retention(loss).retains_graph
+    True
+    >>> loss.backward(); graph_retention(loss).bytes
+    0
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"graph_retention() takes a tensor, got {type(tensor).__name__}")
+    root = tensor.grad_fn
+    if root is None:
+        return GraphRetention()
+    seen: dict[int, Any] = {}  # id -> node; holding nodes keeps ids unique during the walk
+    stack = [root]
+    saved = 0
+    storages: dict[tuple[str, int], int] = {}
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen[id(node)] = node
+        for value in _saved_values(node):
+            for t in _tensors(value):
+                if t.is_leaf and t.requires_grad:
+                    continue  # parameters outlive the graph
+                key = storage_key(t)
+                if key is None:
+                    continue
+                saved += 1
+                storages.setdefault(key, storage_nbytes(t))
+        stack.extend(fn for fn, _ in node.next_functions)
+    by_device: dict[str, int] = {}
+    for (device, _), nbytes in storages.items():
+        by_device[device] = by_device.get(device, 0) + nbytes
+    return GraphRetention(
+        nodes=len(seen),
+        saved_tensors=saved,
+        bytes=sum(storages.values()),
+        by_device=by_device,
+        storages=tuple(storages.items()),
+    )

@@ -1,0 +1,232 @@
+"""Who holds a tensor: a readable path from a root to it, such as ``global history[3]``.
+
+The walk goes backwards with ``gc.get_referrers`` one level at a time for all targets
+together (one heap scan a level), until each target meets a root: a module's globals,
+a frame that is running now, or an object nothing else refers to. The result is
+phrased the way the user wrote the code: ``self.cache['x']``, ``closure of f``,
+``default argument of log``, ``frame of generator g``, ``IPython Out[7]``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import types
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from torchwarden.lifecycle.sites import is_internal
+
+__all__ = ["UNREACHABLE", "Holder", "find_holders"]
+
+MAX_DEPTH = 12
+UNREACHABLE = "no Python referrer: held from C++ (an autograd graph, a hook, an extension)"
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A readable path to a tensor, and what kind of thing holds it."""
+
+    path: str
+    kind: str  # global, local, closure, default, generator, state, ipython, unknown
+    frame_binding: str | None = None  # set when the path is one name in the given frame
+
+    def __str__(self) -> str:
+        return self.path
+
+
+_CO_OPTIMIZED = 0x0001
+_SNAPSHOT_LOCALS = sys.version_info < (3, 13)  # PEP 667 made f_locals a live view
+
+
+def frame_locals(frame: types.FrameType) -> dict[str, Any]:
+    """A copy of a frame's local variables that leaves no reference behind.
+
+    Before Python 3.13, reading ``f_locals`` of a function frame caches a snapshot dict
+    on the frame, which would keep every local alive until the function returns, even
+    after the user's ``del x``. The cache is emptied once copied.
+    """
+    ns = frame.f_locals
+    copy = dict(ns)
+    if _SNAPSHOT_LOCALS and frame.f_code.co_flags & _CO_OPTIMIZED and ns is not frame.f_globals:
+        ns.clear()
+    return copy
+
+
+def _running_frames() -> list[types.FrameType]:
+    """Frames of user code running now, on every thread; torchwarden's own are left out.
+
+    The dict from ``sys._current_frames()`` holds this very frame: it is emptied before
+    returning, or the cycle frame -> local -> dict -> frame would keep every frame of
+    the call chain (and their locals, tensors included) alive until a full collection.
+    """
+    frames: list[types.FrameType] = []
+    current = sys._current_frames()
+    try:
+        for top in current.values():
+            f: types.FrameType | None = top
+            while f is not None:
+                if not is_internal(f.f_code.co_filename):
+                    frames.append(f)
+                f = f.f_back
+    finally:
+        current.clear()
+        top = f = None
+    return frames
+
+
+def _module_dicts() -> dict[int, str]:
+    out: dict[int, str] = {}
+    for name, m in list(sys.modules.items()):
+        if isinstance(m, types.ModuleType) and hasattr(m, "__dict__"):
+            # multiprocessing aliases the script as __mp_main__: keep the name users know
+            if out.get(id(vars(m))) != "__main__":
+                out[id(vars(m))] = name
+    return out
+
+
+def _ipython_ns() -> dict[str, Any] | None:
+    ipython = sys.modules.get("IPython")
+    get = getattr(ipython, "get_ipython", None)
+    shell = get() if callable(get) else None
+    ns = getattr(shell, "user_ns", None)
+    return ns if isinstance(ns, dict) else None
+
+
+class _Walker:
+    def __init__(self, targets: list[Any], exclude: Iterable[Any], enclosing: Any | None) -> None:
+        self.targets = targets
+        self.target_ids = {id(t) for t in targets}
+        self.enclosing = enclosing  # frame whose direct bindings are the block's results
+        self.enclosing_ns = None
+        if enclosing is not None and enclosing.f_code.co_name == "<module>":
+            self.enclosing_ns = enclosing.f_globals
+        self.modules = _module_dicts()
+        frames = _running_frames()
+        self.running = {id(f) for f in frames}
+        # The garbage collector cannot see the locals of a running function (they belong
+        # to the interpreter, not to a heap object), so they are added as edges here.
+        self.frame_edges: dict[int, list[types.FrameType]] = {}
+        for f in frames:
+            if not f.f_code.co_flags & _CO_OPTIMIZED:
+                continue
+            for value in frame_locals(f).values():
+                self.frame_edges.setdefault(id(value), []).append(f)
+        frames.clear()
+        self.ipython = _ipython_ns()
+        self.refs: dict[int, list[Any]] = {}  # object id -> objects that refer to it
+        self.objects: dict[int, Any] = {}
+        self.bindings: set[int] = set()  # targets bound directly by a name in `enclosing`
+        # Our own containers refer to the targets too: they are not holders.
+        self.own = {id(x) for x in exclude}
+        self.own.update(
+            id(x) for x in (targets, self.refs, self.objects, self.__dict__, self.frame_edges)
+        )
+        self.own.update(id(v) for v in self.frame_edges.values())
+
+    def is_root(self, obj: Any) -> bool:
+        if isinstance(obj, dict) and id(obj) in self.modules:
+            return True
+        return isinstance(obj, types.FrameType) and id(obj) in self.running
+
+    def _skip(self, obj: Any) -> bool:
+        if id(obj) in self.own:
+            return True
+        return isinstance(obj, types.FrameType) and is_internal(obj.f_code.co_filename)
+
+    def _is_enclosing(self, obj: Any) -> bool:
+        return obj is self.enclosing or (self.enclosing_ns is not None and obj is self.enclosing_ns)
+
+    def _level(self, frontier: list[Any]) -> list[Any]:
+        by_id = {id(o): o for o in frontier}
+        self.own.update((id(frontier), id(by_id)))
+        found = gc.get_referrers(*frontier)
+        self.own.add(id(found))
+        next_frontier: list[Any] = []
+        self.own.add(id(next_frontier))
+        edges = [(ref, [c for c in gc.get_referents(ref) if id(c) in by_id]) for ref in found]
+        for obj in frontier:
+            edges.extend((f, [obj]) for f in self.frame_edges.get(id(obj), ()))
+        self.own.add(id(edges))
+        for ref, children in edges:
+            if self._skip(ref):
+                continue
+            if self._is_enclosing(ref):
+                self.bindings.update(id(c) for c in children if id(c) in self.target_ids)
+                children = [c for c in children if id(c) not in self.target_ids]
+            for child in children:
+                lst = self.refs.get(id(child))
+                if lst is None:
+                    lst = self.refs[id(child)] = []
+                    self.own.add(id(lst))
+                lst.append(ref)
+            if children and id(ref) not in self.objects:
+                self.objects[id(ref)] = ref
+                if not self.is_root(ref):
+                    next_frontier.append(ref)
+        return next_frontier
+
+    def walk(self) -> dict[int, list[Any]]:
+        """target id -> [root, ..., target], for targets that reached a root."""
+        done: dict[int, list[Any]] = {}
+        frontier = list(self.targets)
+        for _ in range(MAX_DEPTH):
+            if not frontier or len(done) == len(self.targets):
+                break
+            frontier = self._level(frontier)
+            for t in self.targets:
+                if id(t) not in done:
+                    chain = self.shortest_chain(t)
+                    if chain is not None:
+                        done[id(t)] = chain
+        return done
+
+    def shortest_chain(self, target: Any) -> list[Any] | None:
+        """Breadth-first from the target up the referrer edges to the nearest root."""
+        prev: dict[int, Any] = {id(target): None}
+        queue = [target]
+        self.own.update((id(prev), id(queue)))
+        for node in queue:
+            for ref in self.refs.get(id(node), ()):
+                if id(ref) in prev:
+                    continue
+                prev[id(ref)] = node
+                if self.is_root(ref):
+                    path = [ref]
+                    cur: Any = node
+                    while cur is not None:
+                        path.append(cur)
+                        cur = prev[id(cur)]
+                    return path
+                queue.append(ref)
+        return None
+
+
+def find_holders(
+    targets: list[Any], *, exclude: Iterable[Any] = (), enclosing: Any | None = None
+) -> dict[int, Holder]:
+    """Map ``id(target)`` to its :class:`Holder`; targets with no path get ``unknown``."""
+    from torchwarden.lifecycle.render import render_chain
+
+    walker = _Walker(targets, exclude, enclosing)
+    chains = walker.walk()
+    out: dict[int, Holder] = {}
+    for t in targets:
+        chain = chains.get(id(t))
+        if chain is not None:
+            out[id(t)] = render_chain(chain, walker.modules, walker.running, walker.ipython)
+        elif id(t) in walker.bindings:
+            name = _binding_name(enclosing, t)
+            where = "global" if walker.enclosing_ns is not None else "local"
+            out[id(t)] = Holder(f"{where} {name}", where, frame_binding=name)
+        else:
+            out[id(t)] = Holder(UNREACHABLE, "unknown")
+    return out
+
+
+def _binding_name(frame: Any, target: Any) -> str:
+    for name, value in frame_locals(frame).items():
+        if value is target:
+            return str(name)
+    return "?"

@@ -1,0 +1,178 @@
+"""What a scope found: leaks, state, memory, rendered as a table or JSON."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Leak", "ScopeReport", "StateTensor", "human_bytes"]
+
+SCHEMA = "torchwarden.scope/1"
+
+
+def human_bytes(n: int | float | None) -> str:
+    """IEC units: 1 KiB = 1024 bytes."""
+    if n is None:
+        return "-"
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"
+
+
+_FIXES = {
+    "global": "drop it from {holder} when done, or store a detached copy (t.detach(), t.item() for a scalar)",
+    "module": "drop it from {holder} when done, or store a detached copy (t.detach(), t.item() for a scalar)",
+    "local": "the variable outlives the block: `del` it, or keep it on purpose with scope.keep(t)",
+    "closure": "the function captures the tensor; pass it as an argument or clear the captured variable",
+    "default": "a mutable default argument lives as long as the function: default to None and create the container inside",
+    "generator": "the suspended generator keeps its locals: exhaust it, call .close(), or drop the generator",
+    "ipython": "IPython's output cache keeps every displayed result: end the cell with `;`, or run %reset -f out",
+    "unknown": "no Python object holds it; look for autograd graphs, hooks or C++ caches that still use it",
+}
+_GRAPH_FIX = (
+    "it also keeps its autograd graph ({graph}) alive: store loss.detach() or loss.item(), "
+    "or compute it under torch.no_grad()"
+)
+
+
+@dataclass(frozen=True)
+class Leak:
+    """A tensor created inside a scope and still alive after it, with who holds it."""
+
+    site: str
+    holder: str
+    holder_kind: str
+    shape: tuple[int, ...]
+    dtype: str
+    device: str
+    nbytes: int
+    retains_graph: bool
+    graph_bytes: int
+    graph_nodes: int = 0
+
+    @property
+    def message(self) -> str:
+        graph = f", keeping {human_bytes(self.graph_bytes)} of autograd graph" if self.retains_graph else ""
+        shape = "x".join(map(str, self.shape)) or "scalar"
+        return (
+            f"{shape} {self.dtype} tensor ({human_bytes(self.nbytes)} on {self.device}) created at "
+            f"{self.site} is still held by {self.holder}{graph}"
+        )
+
+    @property
+    def fix(self) -> str:
+        fix = _FIXES.get(self.holder_kind, _FIXES["global"]).format(holder=self.holder)
+        if self.retains_graph:
+            fix = _GRAPH_FIX.format(graph=human_bytes(self.graph_bytes)) + "; " + fix
+        return fix[0].upper() + fix[1:] + "."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "leak",
+            "message": self.message,
+            "fix": self.fix,
+            "holder": self.holder,
+            "site": self.site,
+            "nbytes": self.nbytes,
+            "device": self.device,
+            "shape": list(self.shape),
+            "dtype": self.dtype,
+            "retains_graph": self.retains_graph,
+            "graph_bytes": self.graph_bytes,
+            "graph_nodes": self.graph_nodes,
+        }
+
+
+@dataclass(frozen=True)
+class StateTensor:
+    """A parameter, buffer, gradient or optimizer state tensor created inside the scope."""
+
+    what: str  # parameter, buffer, grad, optimizer state
+    holder: str
+    site: str
+    shape: tuple[int, ...]
+    nbytes: int
+    device: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.__dict__, "shape": list(self.shape)}
+
+
+@dataclass
+class ScopeReport:
+    """The result of one scope: ``leaks``, ``state`` and ``memory``.
+
+    ``mode`` is ``exact`` (every tensor examined) or ``counters`` (only cheap memory
+    counters read; ``suspect`` says they grew for several calls in a row, and the next
+    call of this scope will be exact).
+    """
+
+    name: str
+    mode: str
+    leaks: list[Leak] = field(default_factory=list)
+    state: list[StateTensor] = field(default_factory=list)
+    outputs: int = 0
+    memory: dict[str, dict[str, dict[str, int | None]]] = field(default_factory=dict)
+    duration_s: float = 0.0
+    bytes_leaked: int = 0
+    suspect: bool = False
+    exception: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.leaks and not self.suspect
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "name": self.name,
+            "mode": self.mode,
+            "ok": self.ok,
+            "bytes_leaked": self.bytes_leaked,
+            "suspect": self.suspect,
+            "exception": self.exception,
+            "duration_s": round(self.duration_s, 6),
+            "outputs": self.outputs,
+            "leaks": [leak.to_dict() for leak in self.leaks],
+            "state": [s.to_dict() for s in self.state],
+            "memory": self.memory,
+        }
+
+    def render(self, width: int = 140, max_rows: int = 20) -> str:
+        from rich.console import Console
+        from rich.table import Table
+
+        out = io.StringIO()
+        console = Console(file=out, width=width, no_color=True, highlight=False)
+        verdict = "ok" if self.ok else f"{len(self.leaks)} leaked tensor(s), {human_bytes(self.bytes_leaked)}"
+        if self.suspect and not self.leaks:
+            verdict = "memory grew for several calls in a row; the next call will be examined"
+        console.print(f"torchwarden scope {self.name!r} ({self.mode}): {verdict}")
+        if self.leaks:
+            table = Table(show_lines=False, expand=False)
+            for col in ("site", "holder", "shape", "dtype", "device", "bytes", "graph"):
+                table.add_column(col, overflow="fold")
+            for leak in self.leaks[:max_rows]:
+                table.add_row(
+                    leak.site,
+                    leak.holder,
+                    "x".join(map(str, leak.shape)) or "()",
+                    leak.dtype,
+                    leak.device,
+                    human_bytes(leak.nbytes),
+                    human_bytes(leak.graph_bytes) if leak.retains_graph else "-",
+                )
+            console.print(table)
+            if len(self.leaks) > max_rows:
+                console.print(f"... and {len(self.leaks) - max_rows} more")
+            console.print(f"fix: {self.leaks[0].fix}")
+        if self.state:
+            console.print(f"state created (not leaks): {len(self.state)} tensor(s)")
+        return out.getvalue().rstrip()
+
+    def __str__(self) -> str:
+        return self.render()

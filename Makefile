@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 
 demo: setup
-	$(VENV)/bin/torchwarden demo
+	$(VENV)/bin/torchwarden run
 
 test: setup
 	$(PY) -m pytest -q

@@ -14,7 +14,7 @@ from torchwarden.lifecycle.graph import GraphRetention, graph_retention
 from torchwarden.lifecycle.referrers import Holder, find_holders
 from torchwarden.lifecycle.report import Leak, ScopeReport, StateTensor
 from torchwarden.lifecycle.sites import recorder
-from torchwarden.lifecycle.trend import read_counters
+from torchwarden.lifecycle.trend import cuda_snapshot, read_counters
 
 if TYPE_CHECKING:
     from torchwarden.lifecycle.scope import TensorScope
@@ -103,6 +103,7 @@ def _sort_out(
     # such tensors are part of another tensor's graph, counted there, not leaks of their own.
     # The same goes for the base of a view: it lives on because the view needs its storage.
     covered = {key for g in graphs.values() for key, _ in g.storages}
+    covered.update(key for g in graphs.values() for key in g.leaf_storages)
     covered.update(storage_key(t) for t in candidates if holders[id(t)].kind != "unknown")
     for t in candidates:
         holder, graph = holders[id(t)], graphs[id(t)]
@@ -121,6 +122,7 @@ def examine(s: TensorScope, exception: str | None) -> ScopeReport:
     """Compare the heap with the snapshot taken at entry; classify what is new and alive."""
     from torchwarden.lifecycle.scope import _memory
 
+    cuda = cuda_snapshot()
     refs, grads, cpu_bytes = _new_tensors(s)
     if refs:
         gc.collect(1)  # young reference cycles (tracebacks, closures) are garbage, not leaks
@@ -148,7 +150,7 @@ def examine(s: TensorScope, exception: str | None) -> ScopeReport:
         leaks=[leak for _, leak, _ in leaks],
         state=state + held_state,
         outputs=outputs + results,
-        memory={"before": s._mem_before, "after": _memory(read_counters(), cpu_bytes)},
+        memory={"before": s._mem_before, "after": _memory(read_counters(cuda), cuda, cpu_bytes)},
         duration_s=time.perf_counter() - s._t0,
         bytes_leaked=_bytes_leaked(leaks),
         exception=exception,

@@ -23,8 +23,9 @@ _saved_names: dict[type, tuple[str, ...]] = {}
 class GraphRetention:
     """The autograd graph behind one tensor.
 
-    ``bytes`` counts each saved storage once and leaves out leaf tensors that require
-    grad (parameters), which live on without the graph; ``by_device`` splits it.
+    ``bytes`` counts each saved storage once, leaving out ``nn.Parameter`` s, which live
+    on without the graph; ``by_device`` splits it. ``leaf_storages`` names the leaf
+    tensors the graph accumulates gradients into (kept alive, but usually the user's).
     """
 
     nodes: int = 0
@@ -32,6 +33,7 @@ class GraphRetention:
     bytes: int = 0
     by_device: dict[str, int] = field(default_factory=dict)
     storages: tuple[tuple[tuple[str, int], int], ...] = field(default=(), repr=False)
+    leaf_storages: frozenset[tuple[str, int]] = field(default=frozenset(), repr=False)
 
     @property
     def retains_graph(self) -> bool:
@@ -41,6 +43,7 @@ class GraphRetention:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d.pop("storages")
+        d.pop("leaf_storages")
         return d
 
 
@@ -79,7 +82,7 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
     """Nodes and saved-tensor bytes pinned by ``tensor``'s autograd graph.
 
     >>> import torch
-    >>> w = torch.randn(64, 64, requires_grad=True)
+    >>> w = torch.nn.Parameter(torch.randn(64, 64))
     >>> loss = (torch.randn(8, 64) @ w).relu().sum()
     >>> graph_retention(loss).retains_graph
     True
@@ -95,14 +98,20 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
     stack = [root]
     saved = 0
     storages: dict[tuple[str, int], int] = {}
+    leaves: set[tuple[str, int]] = set()
     while stack:
         node = stack.pop()
         if node is None or id(node) in seen:
             continue
         seen[id(node)] = node
+        variable = getattr(node, "variable", None)  # AccumulateGrad keeps its leaf alive
+        if isinstance(variable, torch.Tensor):
+            leaf_key = storage_key(variable)
+            if leaf_key is not None:
+                leaves.add(leaf_key)
         for value in _saved_values(node):
             for t in _tensors(value):
-                if t.is_leaf and t.requires_grad:
+                if isinstance(t, torch.nn.Parameter):
                     continue  # parameters outlive the graph
                 key = storage_key(t)
                 if key is None:
@@ -119,4 +128,5 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
         bytes=sum(storages.values()),
         by_device=by_device,
         storages=tuple(storages.items()),
+        leaf_storages=frozenset(leaves),
     )

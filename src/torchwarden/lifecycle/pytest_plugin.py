@@ -29,7 +29,7 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
 
     allow = int(marker.kwargs.get("allow", 0))
     s = TensorScope(f"test {item.nodeid}", mode="exact")
-    s._outside_frame = True  # the test function's locals are gone when it returns
+    s._results_in = "none"  # the test function's locals are gone when it returns
     with s:
         result = yield
     if len(s.report.leaks) > allow:

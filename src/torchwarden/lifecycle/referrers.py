@@ -18,9 +18,10 @@ from typing import Any
 
 from torchwarden.lifecycle.sites import is_internal
 
-__all__ = ["UNREACHABLE", "Holder", "find_holders"]
+__all__ = ["RUNNING", "UNREACHABLE", "Holder", "find_holders"]
 
 MAX_DEPTH = 12
+RUNNING: Any = object()  # `enclosing` sentinel: every running frame
 UNREACHABLE = "no Python referrer: held from C++ (an autograd graph, a hook, an extension)"
 
 
@@ -98,13 +99,20 @@ class _Walker:
     def __init__(self, targets: list[Any], exclude: Iterable[Any], enclosing: Any | None) -> None:
         self.targets = targets
         self.target_ids = {id(t) for t in targets}
-        self.enclosing = enclosing  # frame whose direct bindings are the block's results
-        self.enclosing_ns = None
-        if enclosing is not None and enclosing.f_code.co_name == "<module>":
+        # Direct bindings in `enclosing` (a frame, or RUNNING for every running frame) are
+        # the block's results: `loss = ...` in the loop that is still running.
+        self.enclosing = enclosing
+        self.enclosing_ns: Any = None
+        if isinstance(enclosing, types.FrameType) and enclosing.f_code.co_name == "<module>":
             self.enclosing_ns = enclosing.f_globals
         self.modules = _module_dicts()
         frames = _running_frames()
         self.running = {id(f) for f in frames}
+        # globals of a script that is running (runpy, exec) even when not in sys.modules
+        self.running_globals = {id(f.f_globals) for f in frames if f.f_code.co_name == "<module>"}
+        for f in frames:
+            if f.f_code.co_name == "<module>" and id(f.f_globals) not in self.modules:
+                self.modules[id(f.f_globals)] = str(f.f_globals.get("__name__", "?"))
         # The garbage collector cannot see the locals of a running function (they belong
         # to the interpreter, not to a heap object), so they are added as edges here.
         self.frame_edges: dict[int, list[types.FrameType]] = {}
@@ -126,16 +134,22 @@ class _Walker:
         self.own.update(id(v) for v in self.frame_edges.values())
 
     def is_root(self, obj: Any) -> bool:
-        if isinstance(obj, dict) and id(obj) in self.modules:
+        if isinstance(obj, dict) and (id(obj) in self.modules or id(obj) in self.running_globals):
             return True
         return isinstance(obj, types.FrameType) and id(obj) in self.running
 
     def _skip(self, obj: Any) -> bool:
         if id(obj) in self.own:
             return True
+        if type(obj).__module__.startswith("IPython."):
+            return True  # the shell's machinery; its user namespace (Out, _) is what users see
         return isinstance(obj, types.FrameType) and is_internal(obj.f_code.co_filename)
 
     def _is_enclosing(self, obj: Any) -> bool:
+        if self.enclosing is RUNNING:
+            if isinstance(obj, types.FrameType):
+                return id(obj) in self.running
+            return isinstance(obj, dict) and id(obj) in self.running_globals
         return obj is self.enclosing or (self.enclosing_ns is not None and obj is self.enclosing_ns)
 
     def _level(self, frontier: list[Any]) -> list[Any]:
@@ -217,16 +231,21 @@ def find_holders(
         if chain is not None:
             out[id(t)] = render_chain(chain, walker.modules, walker.running, walker.ipython)
         elif id(t) in walker.bindings:
-            name = _binding_name(enclosing, t)
-            where = "global" if walker.enclosing_ns is not None else "local"
-            out[id(t)] = Holder(f"{where} {name}", where, frame_binding=name)
+            out[id(t)] = _binding_holder(walker, enclosing, t)
         else:
             out[id(t)] = Holder(UNREACHABLE, "unknown")
     return out
 
 
-def _binding_name(frame: Any, target: Any) -> str:
-    for name, value in frame_locals(frame).items():
-        if value is target:
-            return str(name)
-    return "?"
+def _binding_holder(walker: _Walker, enclosing: Any, target: Any) -> Holder:
+    frames = [enclosing] if isinstance(enclosing, types.FrameType) else _running_frames()
+    try:
+        for frame in frames:
+            ns = frame.f_globals if frame.f_code.co_name == "<module>" else frame_locals(frame)
+            for name, value in ns.items():
+                if value is target:
+                    where = "global" if frame.f_code.co_name == "<module>" else "local"
+                    return Holder(f"{where} {name}", where, frame_binding=str(name))
+    finally:
+        frames.clear()
+    return Holder("local ?", "local", frame_binding="?")

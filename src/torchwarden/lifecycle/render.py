@@ -168,10 +168,10 @@ def _root(
         return
     key = _dict_key(root, child)
     if ipython is not None and root is ipython:
-        if key == "Out" or (isinstance(key, str) and _IPY_CACHE.match(key)):
+        if key in ("Out", "_oh") or (isinstance(key, str) and _IPY_CACHE.match(key)):
             out = ipython.get("Out")
             n = _dict_key(out, child) if isinstance(out, dict) else "?"
-            p.text = "IPython Out" if key == "Out" else f"IPython Out[{n}]"
+            p.text = "IPython Out" if key in ("Out", "_oh") else f"IPython Out[{n}]"
             p.kind = "ipython"
             return
     module = modules.get(id(root), "?")

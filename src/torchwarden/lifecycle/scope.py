@@ -17,7 +17,6 @@ import functools
 import gc
 import sys
 import time
-import types
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Literal, ParamSpec, TypeVar, overload
@@ -27,9 +26,16 @@ import torch
 from torchwarden.errors import ScopeError, TensorLeakError
 from torchwarden.memory.census import live_tensors, storage_key
 from torchwarden.lifecycle.examine import examine
+from torchwarden.lifecycle.referrers import RUNNING
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.sites import recorder, site_of, user_frame
-from torchwarden.lifecycle.trend import Counters, history_for, read_counters
+from torchwarden.lifecycle.trend import (
+    Counters,
+    CUDASnapshot,
+    cuda_snapshot,
+    history_for,
+    read_counters,
+)
 
 __all__ = ["TensorScope", "scope", "scoped"]
 
@@ -55,17 +61,10 @@ def _tensors_within(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
             yield from _tensors_within(item, depth - 1)
 
 
-def _memory(counters: Counters, census_bytes: int | None) -> dict[str, dict[str, int | None]]:
-    mem: dict[str, dict[str, int | None]] = {"cpu": {"rss": counters[1], "tensor_bytes": census_bytes}}
-    if torch.cuda.is_initialized():
-        for i in range(torch.cuda.device_count()):
-            s = torch.cuda.memory_stats(i)
-            mem[f"cuda:{i}"] = {
-                "allocated": int(s.get("allocated_bytes.all.current", 0)),
-                "reserved": int(s.get("reserved_bytes.all.current", 0)),
-                "peak_allocated": int(s.get("allocated_bytes.all.peak", 0)),
-            }
-    return mem
+def _memory(
+    counters: Counters, cuda: CUDASnapshot, census_bytes: int | None
+) -> dict[str, dict[str, int | None]]:
+    return {"cpu": {"rss": counters[1], "tensor_bytes": census_bytes}, **cuda}
 
 
 class TensorScope:
@@ -85,8 +84,11 @@ class TensorScope:
         self._report: ScopeReport | None = None
         self._kept: dict[int, weakref.ref[torch.Tensor]] = {}
         self._exact = False
-        self._frame: types.FrameType | None = None
-        self._outside_frame = False  # set by the decorator: the block is a whole function
+        self._frame: Any = None
+        # Where the block's results are bound: "caller" (the `with` statement's frame),
+        # "none" (a decorated function: its frame is gone), "running" (every running
+        # frame: a step of a loop, seen from a hook inside it).
+        self._results_in = "caller"
 
     # -- lifecycle ---------------------------------------------------------------
     @property
@@ -119,9 +121,10 @@ class TensorScope:
         self._history = history_for(self._key)
         self._exact = self.mode == "exact" or (self.mode == "auto" and self._history.wants_exact())
         self._t0 = time.perf_counter()
-        self._before = read_counters()
+        self._cuda_before = cuda_snapshot()
+        self._before = read_counters(self._cuda_before)
         if self._exact:
-            self._frame = None if self._outside_frame else caller
+            self._frame = {"caller": caller, "none": None, "running": RUNNING}[self._results_in]
             self._snapshot()
             recorder.push()
         return self
@@ -134,7 +137,7 @@ class TensorScope:
             key = storage_key(t)
             if key is not None:
                 self._pre_storages.setdefault(key, weakref.ref(t))
-        self._mem_before = _memory(self._before, None)
+        self._mem_before = _memory(self._before, self._cuda_before, None)
         del pre
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
@@ -150,7 +153,8 @@ class TensorScope:
     def _close(self, exc_type: Any) -> ScopeReport:
         exception = None if exc_type is None else exc_type.__name__
         if not self._exact:
-            after = read_counters()
+            cuda = cuda_snapshot()
+            after = read_counters(cuda)
             suspect = self._history.observe(after, exact=False, found=False)
             return ScopeReport(
                 name=str(self.name),
@@ -158,7 +162,10 @@ class TensorScope:
                 suspect=suspect,
                 exception=exception,
                 duration_s=time.perf_counter() - self._t0,
-                memory={"before": _memory(self._before, None), "after": _memory(after, None)},
+                memory={
+                    "before": _memory(self._before, self._cuda_before, None),
+                    "after": _memory(after, cuda, None),
+                },
             )
         recorder.pop()
         try:
@@ -219,7 +226,7 @@ def scoped(
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             s = TensorScope(key, strict=strict, mode=mode)
-            s._outside_frame = True
+            s._results_in = "none"
             try:
                 with s:
                     result = func(*args, **kwargs)

@@ -23,6 +23,7 @@ __all__ = ["CreationRecorder", "format_site", "recorder", "user_frame"]
 
 _TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
 _OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_EXAMPLES_DIR = _OWN_DIR + "examples" + os.sep  # the bundled workloads are user code
 # Frames of these files are plumbing, never the user's line.
 _PLUMBING_FILES = {"contextlib.py", "threading.py", "functools.py"}
 _internal_cache: dict[str, bool] = {}
@@ -33,7 +34,7 @@ def is_internal(filename: str) -> bool:
     verdict = _internal_cache.get(filename)
     if verdict is None:
         verdict = (
-            filename.startswith((_TORCH_DIR, _OWN_DIR))
+            (filename.startswith((_TORCH_DIR, _OWN_DIR)) and not filename.startswith(_EXAMPLES_DIR))
             or filename.startswith("<frozen")
             or (os.path.basename(filename) in _PLUMBING_FILES and "site-packages" not in filename)
         )

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 import torch
 
 from torchwarden.memory.heap import heap_in_use
-from torchwarden.memory.stats import cpu_rss
+from torchwarden.memory.counters import cpu_rss
 
-__all__ = ["Counters", "History", "history_for", "read_counters"]
+__all__ = ["CUDASnapshot", "Counters", "History", "cuda_snapshot", "history_for", "read_counters"]
 
 START_NEED = 3
 MAX_NEED = 6
+MAX_NEED_FOUND = 48
 LEARN = 8
 # Growth above the usual that counts: the heap wanders by tens of bytes a call, RSS by pages.
 MARGIN = (128, 64 * 1024, 0)
@@ -31,20 +32,32 @@ MARGIN = (128, 64 * 1024, 0)
 Counters = tuple[int, int, int]  # C heap bytes in use, RSS bytes, CUDA bytes allocated
 
 
-def _cuda_allocated() -> int:
+CUDASnapshot = dict[str, dict[str, int | None]]
+
+
+def cuda_snapshot() -> CUDASnapshot:
+    """Allocated, reserved and peak bytes of each initialised CUDA device.
+
+    Reads the nested statistics dict, which skips the Python-side flattening that
+    ``torch.cuda.memory_allocated`` does on every call.
+    """
     if not torch.cuda.is_initialized():
-        return 0
-    total = 0
+        return {}
+    out: CUDASnapshot = {}
     for i in range(torch.cuda.device_count()):
-        try:  # the nested dict skips torch's Python-side flattening (~5x cheaper)
-            total += int(torch._C._cuda_memoryStats(i)["allocated_bytes"]["all"]["current"])
-        except (AttributeError, KeyError, TypeError):
-            total += int(torch.cuda.memory_allocated(i))
-    return total
+        s = torch.cuda.memory_stats_as_nested_dict(i)
+        out[f"cuda:{i}"] = {
+            "allocated": int(s["allocated_bytes"]["all"]["current"]),
+            "reserved": int(s["reserved_bytes"]["all"]["current"]),
+            "peak_allocated": int(s["allocated_bytes"]["all"]["peak"]),
+        }
+    return out
 
 
-def read_counters() -> Counters:
-    return (heap_in_use(), cpu_rss(), _cuda_allocated())
+def read_counters(cuda: CUDASnapshot | None = None) -> Counters:
+    cuda = cuda_snapshot() if cuda is None else cuda
+    allocated = sum(int(d["allocated"] or 0) for d in cuda.values())
+    return (heap_in_use(), cpu_rss(), allocated)
 
 
 @dataclass
@@ -75,6 +88,8 @@ class History:
             if not found and self.calls > 1 and self.checked_after_learning:
                 self.need = min(self.need * 2, MAX_NEED)  # a false alarm: want more evidence
                 self.learning, self.baseline = [], None
+            elif found and self.calls > 1:
+                self.need = min(self.need * 2, MAX_NEED_FOUND)  # reported: look back less often
             return False
         if delta is None:
             return False

@@ -2,11 +2,11 @@
 
 from torchwarden.memory.census import live_tensors as live_tensors
 from torchwarden.memory.census import unique_storage_bytes as unique_storage_bytes
-from torchwarden.memory.stats import CPUMemory as CPUMemory
-from torchwarden.memory.stats import CUDAMemory as CUDAMemory
-from torchwarden.memory.stats import cpu_rss as cpu_rss
-from torchwarden.memory.stats import expandable_segments_enabled as expandable_segments_enabled
-from torchwarden.memory.stats import stats as stats
+from torchwarden.memory.counters import CPUMemory as CPUMemory
+from torchwarden.memory.counters import CUDAMemory as CUDAMemory
+from torchwarden.memory.counters import cpu_rss as cpu_rss
+from torchwarden.memory.counters import expandable_segments_enabled as expandable_segments_enabled
+from torchwarden.memory.counters import stats as stats
 
 __all__ = [
     "CPUMemory",

@@ -1,0 +1,128 @@
+"""``torchwarden run``: parse options, take GPU leases, hand over to the runtime."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from torchwarden.errors import TorchwardenError
+
+
+def _default_out(name: str) -> Path:
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("runs") / f"{stamp}-{name}"
+
+
+@click.command(
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+)
+@click.argument("script", required=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
+@click.option("--out", type=click.Path(path_type=Path), help="Directory for run.json and report.html [default: runs/<time>-<name>].")
+@click.option("--name", help="Name of the run [default: the script's stem].")
+@click.option("--gpus", metavar="N|I,J", help="Lease GPUs exclusively: a count (2) or indices (0,2).")
+@click.option("--wait/--no-wait", default=False, help="Queue for leased GPUs instead of failing.")
+@click.option("--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long.")
+@click.option("--memory-fraction", type=float, metavar="F", help="Cap this run's CUDA memory to F of each GPU (0 < F <= 1).")
+@click.option("--nproc-per-node", type=int, metavar="N", help="Launch N processes through torchrun; every rank is governed.")
+@click.option("--nnodes", default="1", show_default=True, help="torchrun --nnodes (e.g. 2, or 1:4 for elastic).")
+@click.option("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous endpoint (multi-node).")
+@click.option("--max-restarts", type=int, default=0, show_default=True, help="torchrun --max-restarts.")
+@click.option("--leak-check/--no-leak-check", default=True, show_default=True, help="Attribute memory growth to tensors, holders and sites.")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write report.html beside run.json.")
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Live status line on a terminal.")
+def run(
+    script: str | None,
+    args: tuple[str, ...],
+    module: str | None,
+    out: Path | None,
+    name: str | None,
+    gpus: str | None,
+    wait: bool,
+    wait_timeout: float | None,
+    memory_fraction: float | None,
+    nproc_per_node: int | None,
+    nnodes: str,
+    rdzv_endpoint: str | None,
+    max_restarts: int,
+    leak_check: bool,
+    report: bool,
+    progress: bool,
+) -> None:
+    """Run SCRIPT (or -m MODULE, or the bundled example) under governance.
+
+    \b
+      torchwarden run                      the bundled example (a small Transformer)
+      torchwarden run train.py --lr 0.1    your script, unchanged; its arguments follow it
+      torchwarden run --gpus 1 --wait train.py
+      torchwarden run --nproc-per-node 2 train.py
+
+    Per step it records time and memory, names leaking tensors (holder and creation
+    site), explains CUDA out-of-memory errors, and writes run.json and an offline
+    report.html. The exit code is the script's.
+    """
+    if module and script:
+        args = (script, *args)
+        script = None
+    try:
+        code = _run(script, args, module, out, name, gpus, wait, wait_timeout, memory_fraction,
+                    nproc_per_node, nnodes, rdzv_endpoint, max_restarts, leak_check, report, progress)  # fmt: skip
+    except TorchwardenError as e:
+        click.echo(f"torchwarden run: {e}", err=True)
+        sys.exit(2)
+    sys.exit(code)
+
+
+def _run(
+    script: str | None, args: tuple[str, ...], module: str | None, out: Path | None, name: str | None,
+    gpus: str | None, wait: bool, wait_timeout: float | None, memory_fraction: float | None,
+    nproc_per_node: int | None, nnodes: str, rdzv_endpoint: str | None, max_restarts: int,
+    leak_check: bool, report: bool, progress: bool,
+) -> int:  # fmt: skip
+    from torchwarden.runtime.runner import RunConfig
+    from torchwarden.runtime.workload import Workload
+
+    workload = Workload.resolve(script, module, args)
+    run_name = name or workload.name
+    config = RunConfig(
+        out_dir=out or _default_out(run_name),
+        name=run_name,
+        leak_check=leak_check,
+        memory_fraction=memory_fraction,
+        progress=progress,
+        report=report,
+    )
+    lease = _lease(gpus, wait, wait_timeout, workload) if gpus else None
+    try:
+        env = lease.env() if lease is not None else {}
+        os.environ.update(env)
+        if nproc_per_node:
+            from torchwarden.runtime.launch import LaunchConfig, launch
+
+            launch_cfg = LaunchConfig(nproc_per_node, nnodes, rdzv_endpoint, max_restarts)
+            return launch(workload, config, launch_cfg, env).exit_code
+        from torchwarden.runtime.runner import run_in_process
+
+        return run_in_process(workload, config).exit_code
+    finally:
+        if lease is not None:
+            lease.release()
+
+
+def _lease(gpus: str, wait: bool, timeout: float | None, workload: object) -> object:
+    from torchwarden.runtime.gpus import available_gpus
+    from torchwarden.runtime.lease import acquire, parse_gpu_request
+
+    request = parse_gpu_request(gpus)
+
+    def waiting(holders: dict[int, object]) -> None:
+        busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)  # type: ignore[attr-defined]
+        click.echo(f"torchwarden run: waiting for {busy}", err=True)
+
+    command = " ".join(workload.command)  # type: ignore[attr-defined]
+    return acquire(request, available=available_gpus(), wait=wait, timeout=timeout, command=command, on_wait=waiting)

@@ -1,0 +1,1 @@
+"""Workloads that ship with torchwarden: ``torchwarden run`` with no script runs ``transformer``."""

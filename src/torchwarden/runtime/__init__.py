@@ -1,0 +1,1 @@
+"""``torchwarden run``: govern an unmodified script. See README.md beside this file."""

@@ -1,0 +1,105 @@
+"""Many processes: launch the workload through torchrun, govern every rank, merge records.
+
+Each rank runs ``python -m torchwarden.runtime.worker``, which governs the workload in
+that process and writes ``rank-N/run.json``; the parent merges them into one record and
+one report when torchrun returns. torchrun's elastic agent and c10d rendezvous do the
+launching, restarting and addressing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from torchwarden.errors import RunError
+from torchwarden.runtime.record import build_record, merge_records
+from torchwarden.runtime.runner import RunConfig, RunOutcome, finish
+from torchwarden.runtime.workload import Workload
+
+__all__ = ["LaunchConfig", "launch"]
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    nproc_per_node: int
+    nnodes: str = "1"
+    rdzv_endpoint: str | None = None
+    max_restarts: int = 0
+
+    def __post_init__(self) -> None:
+        if self.nproc_per_node < 1:
+            raise RunError(f"--nproc-per-node must be at least 1, got {self.nproc_per_node}.")
+        if self.max_restarts < 0:
+            raise RunError(f"--max-restarts must be 0 or more, got {self.max_restarts}.")
+
+    def torchrun_args(self) -> list[str]:
+        args = [f"--nproc-per-node={self.nproc_per_node}", f"--nnodes={self.nnodes}"]
+        if self.rdzv_endpoint:
+            args += ["--rdzv-backend=c10d", f"--rdzv-endpoint={self.rdzv_endpoint}"]
+        else:
+            args += ["--standalone"]
+        return [*args, f"--max-restarts={self.max_restarts}"]
+
+
+def worker_args(workload: Workload, run: RunConfig) -> list[str]:
+    args = ["-m", "torchwarden.runtime.worker", "--out", str(run.out_dir), "--name", run.name]
+    if not run.leak_check:
+        args.append("--no-leak-check")
+    if run.memory_fraction is not None:
+        args += ["--memory-fraction", str(run.memory_fraction)]
+    target = ["--module", workload.target] if workload.kind == "module" else ["--script", workload.target]
+    return [*args, *target, "--", *workload.args]
+
+
+def _rank_records(out_dir: Path) -> list[dict[str, Any]]:
+    records = []
+    for path in sorted(out_dir.glob("rank-*/run.json")):
+        records.append(json.loads(path.read_text(encoding="utf-8")))
+    return records
+
+
+def launch(workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]) -> RunOutcome:
+    """Run torchrun, forward Ctrl-C/SIGTERM to it, then merge the ranks' records."""
+    console = Console(stderr=True)
+    run.out_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
+    cmd += worker_args(workload, run)
+    started, t0 = time.time(), time.perf_counter()
+    proc = subprocess.Popen(cmd, env={**os.environ, **env})
+    forwarded: list[int] = []
+
+    def forward(signum: int, frame: Any) -> None:
+        forwarded.append(signum)
+        proc.send_signal(signum)
+
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        exit_code = proc.wait()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    records = _rank_records(run.out_dir)
+    command = ["torchwarden", "run", f"--nproc-per-node={launch_cfg.nproc_per_node}", *workload.command[1:]]
+    if records:
+        record = merge_records(records, command=command, exit_code=exit_code)
+    else:  # torchrun failed before any rank wrote a record
+        from torchwarden.runtime.environment import environment_summary
+
+        record = build_record(
+            name=run.name, command=command, status="failed", exit_code=exit_code,
+            started=started, ended=time.time(), duration_s=time.perf_counter() - t0,
+            environment=environment_summary(), steps=[], findings=[],
+        )  # fmt: skip
+    if forwarded:
+        record["status"] = "interrupted"
+    finish(record, run, console)
+    return RunOutcome(exit_code, record["status"], record, run.out_dir)

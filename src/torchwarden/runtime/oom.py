@@ -1,0 +1,137 @@
+"""OOM forensics: what the allocator and the heap looked like when CUDA ran out.
+
+The allocator calls an out-of-memory observer before it raises, so the evidence is
+collected while every tensor of the failing step is still alive: requested and free
+bytes, memory reserved but unallocated, the largest free cached block, a verdict on
+fragmentation, the largest live tensors with their holders, and an allocator snapshot
+(``oom_snapshot.pickle``) that PyTorch's memory viewer (pytorch.org/memory_viz) loads.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchwarden.lifecycle.referrers import find_holders
+from torchwarden.lifecycle.report import human_bytes
+from torchwarden.lifecycle.sites import recorder
+from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
+from torchwarden.memory.counters import expandable_segments_enabled
+
+__all__ = ["OOMForensics"]
+
+TOP = 10
+
+
+def _largest_free_block(snapshot: dict[str, Any], device: int) -> int:
+    largest = 0
+    for segment in snapshot.get("segments", []):
+        if segment.get("device") != device:
+            continue
+        for block in segment.get("blocks", []):
+            if block.get("state") == "inactive":
+                largest = max(largest, int(block.get("size", 0)))
+    return largest
+
+
+def _verdict(requested: int, free: int, cached: int, largest: int) -> tuple[str, str]:
+    expandable = expandable_segments_enabled()
+    if requested <= cached and requested > largest:
+        if expandable:
+            return (
+                "fragmentation: enough memory is cached but none of it in one piece, "
+                "even with expandable_segments on",
+                "Free long-lived tensors earlier, or lower the batch size.",
+            )
+        return (
+            f"fragmentation: {human_bytes(cached)} is cached but the largest free block is "
+            f"{human_bytes(largest)}; expandable_segments would let the cache grow in place",
+            "Set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True before starting the run.",
+        )
+    return (
+        f"not enough memory: {human_bytes(requested)} requested, {human_bytes(free)} free on "
+        f"the device and {human_bytes(cached)} cached",
+        "Lower the batch size, use activation checkpointing or mixed precision, or free "
+        "tensors held from earlier steps (see the largest live tensors).",
+    )
+
+
+def _top_tensors(device: int) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, int], torch.Tensor] = {}
+    for t in live_tensors():
+        if t.device.type == "cuda" and t.device.index == device:
+            key = storage_key(t)
+            if key is not None and key not in seen:
+                seen[key] = t
+    top = sorted(seen.values(), key=storage_nbytes, reverse=True)[:TOP]
+    seen.clear()
+    holders = find_holders(top, exclude=[top], enclosing=None)
+    rows = [
+        {
+            "holder": holders[id(t)].path,
+            "site": recorder.site(t) or "unknown (not created during an exact examination)",
+            "nbytes": storage_nbytes(t),
+            "shape": list(t.shape),
+            "dtype": str(t.dtype).removeprefix("torch."),
+        }
+        for t in top
+    ]
+    top.clear()
+    return rows
+
+
+class OOMForensics:
+    """Attach to the CUDA allocator; ``finding`` holds the evidence after an OOM."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir
+        self.finding: dict[str, Any] | None = None
+        self.snapshot_path: Path | None = None
+
+    def install(self) -> bool:
+        attach = getattr(torch._C, "_cuda_attach_out_of_memory_observer", None)
+        if not torch.cuda.is_available() or attach is None:
+            return False
+        attach(self._observe)
+        return True
+
+    def _observe(self, device: int, requested: int, device_total: int, device_free: int) -> None:
+        if self.finding is not None:
+            return  # the first OOM tells the story; retries inside the allocator repeat it
+        try:
+            self.finding = self._collect(device, requested, device_free)
+        except Exception as e:  # forensics must never mask the OOM itself
+            self.finding = {"kind": "oom", "message": f"CUDA out of memory ({e!r} while collecting evidence)", "fix": ""}
+
+    def _collect(self, device: int, requested: int, device_free: int) -> dict[str, Any]:
+        stats = torch.cuda.memory_stats(device)
+        reserved = int(stats.get("reserved_bytes.all.current", 0))
+        allocated = int(stats.get("allocated_bytes.all.current", 0))
+        snapshot = torch.cuda.memory._snapshot()
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.snapshot_path = self.out_dir / "oom_snapshot.pickle"
+        with open(self.snapshot_path, "wb") as f:
+            pickle.dump(snapshot, f)
+        largest = _largest_free_block(snapshot, device)
+        cached = reserved - allocated
+        verdict, fix = _verdict(requested, device_free, cached, largest)
+        return {
+            "kind": "oom",
+            "message": f"CUDA out of memory on cuda:{device} asking for {human_bytes(requested)}: {verdict}",
+            "fix": fix,
+            "device": f"cuda:{device}",
+            "requested_bytes": int(requested),
+            "free_bytes": int(device_free),
+            "reserved_bytes": reserved,
+            "allocated_bytes": allocated,
+            "reserved_unallocated_bytes": cached,
+            "largest_free_block_bytes": largest,
+            "expandable_segments": expandable_segments_enabled(),
+            "verdict": verdict,
+            "snapshot": self.snapshot_path.name,
+            "top_tensors": _top_tensors(device),
+        }
+

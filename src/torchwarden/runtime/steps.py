@@ -1,0 +1,145 @@
+"""Step boundaries without code changes, and what each step cost.
+
+A global optimizer step hook marks the end of every training step; loops without an
+optimizer call :func:`torchwarden.step`. Between two boundaries a tensor scope is open
+(``lifecycle``): its counters give the step's memory for free, and when they keep
+growing its exact examination names the leak, its holder and its creation site.
+
+An exact examination spans two steps: loops often store a step's tensor after the
+optimizer step (``history.append(loss)``), so a tensor made in step k is only seen
+held at the end of step k+1.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch.optim.optimizer import register_optimizer_step_post_hook
+
+from torchwarden.lifecycle.report import ScopeReport
+from torchwarden.lifecycle.scope import TensorScope, _memory
+from torchwarden.lifecycle.trend import cuda_snapshot, read_counters
+
+__all__ = ["StepMonitor", "active_monitor", "step"]
+
+_active: StepMonitor | None = None
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def active_monitor() -> StepMonitor | None:
+    return _active
+
+
+def step() -> None:
+    """Mark the end of a step (for loops with no optimizer, such as inference).
+
+    Under ``torchwarden run`` this records the step's time and memory; elsewhere it
+    does nothing and costs a function call.
+    """
+    monitor = _active
+    if monitor is not None:
+        monitor.boundary()
+
+
+class StepMonitor:
+    """Collects one record per step and leak findings; install with :meth:`start`."""
+
+    def __init__(
+        self,
+        *,
+        rank: int = 0,
+        leak_check: bool = True,
+        on_step: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.rank = rank
+        self.leak_check = leak_check
+        self.on_step = on_step
+        self.steps: list[dict[str, Any]] = []
+        self.findings: list[dict[str, Any]] = []
+        self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+        self._scope: TensorScope | None = None
+        self._hook: Any = None
+        self._lock = threading.Lock()
+        self._t0 = self._last = time.perf_counter()
+
+    # -- lifecycle -------------------------------------------------------------
+    def start(self) -> None:
+        global _active
+        self._t0 = self._last = time.perf_counter()
+        self._hook = register_optimizer_step_post_hook(self._on_optimizer_step)
+        _active = self
+        self._open()
+
+    def stop(self) -> None:
+        """Remove the hooks; the unfinished step is closed but not recorded as a step."""
+        global _active
+        if self._hook is not None:
+            self._hook.remove()
+            self._hook = None
+        if _active is self:
+            _active = None
+        if self._scope is not None:
+            scope, self._scope = self._scope, None
+            scope.__exit__(None, None, None)
+
+    # -- per step ------------------------------------------------------------------
+    def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        self.boundary()
+
+    def _open(self) -> None:
+        mode = "auto" if self.leak_check else "counters"
+        scope = TensorScope("torchwarden-run-step", mode=mode)
+        scope._results_in = "running"
+        scope.__enter__()
+        self._scope = scope
+        self._spanned = False
+
+    def boundary(self) -> None:
+        """End the current step: record it, then open the next one."""
+        with self._lock:
+            now = time.perf_counter()
+            report = None
+            scope = self._scope
+            if scope is not None and scope._exact and not self._spanned:
+                self._spanned = True  # keep examining through the next step
+                cuda = cuda_snapshot()
+                memory = _memory(read_counters(cuda), cuda, None)
+            elif scope is not None:
+                self._scope = None
+                scope.__exit__(None, None, None)
+                report = scope.report
+                memory = report.memory["after"]
+            record = {
+                "step": len(self.steps) + 1,
+                "rank": self.rank,
+                "t": round(now - self._t0, 6),
+                "time_s": round(now - self._last, 6),
+                "memory": memory if scope is not None else {},
+            }
+            self.steps.append(record)
+            if report is not None and report.leaks:
+                self._add_leaks(report, record["step"])
+            self._last = time.perf_counter()
+            if self._scope is None:
+                self._open()
+        if self.on_step is not None:
+            self.on_step(record)
+
+    def _add_leaks(self, report: ScopeReport, step_no: int) -> None:
+        for leak in report.leaks:
+            key = (leak.site, _INDEX.sub("[…]", leak.holder))
+            finding = self._seen.get(key)
+            if finding is None:
+                finding = {**leak.to_dict(), "step": step_no, "rank": self.rank, "seen_at_steps": []}
+                self._seen[key] = finding
+                self.findings.append(finding)
+            finding["seen_at_steps"].append(step_no)
+            if len(finding["seen_at_steps"]) > 1:
+                steps = ", ".join(map(str, finding["seen_at_steps"]))
+                first = finding["message"].split("; found again", 1)[0]
+                finding["message"] = f"{first}; found again at steps {steps}: it grows"

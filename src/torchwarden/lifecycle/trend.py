@@ -72,6 +72,7 @@ class History:
     baseline: Counters | None = None
     streak: list[int] = field(default_factory=lambda: [0, 0, 0])
     checked_after_learning: bool = False
+    scheduled: bool = False  # the armed examination is the planned one, not an alarm
 
     def wants_exact(self) -> bool:
         return self.calls == 0 or self.armed
@@ -85,10 +86,13 @@ class History:
             self.last = None  # the examination's own garbage would skew the next delta
             self.armed = False
             self.streak = [0, 0, 0]
-            if not found and self.calls > 1 and self.checked_after_learning:
+            planned, self.scheduled = self.scheduled, False
+            if planned or self.calls == 1:
+                return False
+            if not found:
                 self.need = min(self.need * 2, MAX_NEED)  # a false alarm: want more evidence
                 self.learning, self.baseline = [], None
-            elif found and self.calls > 1:
+            else:
                 self.need = min(self.need * 2, MAX_NEED_FOUND)  # reported: look back less often
             return False
         if delta is None:
@@ -97,7 +101,7 @@ class History:
             self.learning.append(delta)  # type: ignore[arg-type]
             if len(self.learning) >= LEARN:
                 self.baseline = tuple(int(statistics.median(c)) for c in zip(*self.learning))  # type: ignore[assignment]
-                self.armed = not self.checked_after_learning
+                self.armed = self.scheduled = not self.checked_after_learning
                 self.checked_after_learning = True
             return False
         for i in range(3):

@@ -73,7 +73,8 @@ class StepMonitor:
         self._t0 = self._last = time.perf_counter()
         self._hook = register_optimizer_step_post_hook(self._on_optimizer_step)
         _active = self
-        self._open()
+        # No scope until the first step ends: what the script builds before and during
+        # its first step (model, data, optimizer state) is set-up, not a leak.
 
     def stop(self) -> None:
         """Remove the hooks; the unfinished step is closed but not recorded as a step."""
@@ -114,12 +115,15 @@ class StepMonitor:
                 scope.__exit__(None, None, None)
                 report = scope.report
                 memory = report.memory["after"]
+            else:
+                cuda = cuda_snapshot()
+                memory = _memory(read_counters(cuda), cuda, None)
             record = {
                 "step": len(self.steps) + 1,
                 "rank": self.rank,
                 "t": round(now - self._t0, 6),
                 "time_s": round(now - self._last, 6),
-                "memory": memory if scope is not None else {},
+                "memory": memory,
             }
             self.steps.append(record)
             if report is not None and report.leaks:

@@ -93,6 +93,29 @@ def diagnose_host_copy(a: np.ndarray[Any, Any], repeats: int) -> dict[int, float
     return out
 
 
+def sweep_staging(a: np.ndarray[Any, Any], dev: torch.device, repeats: int) -> list[dict[str, Any]]:
+    """Diagnostic: to_torch(pageable) by staging chunk size, buffer count and copy threads."""
+    from torchwarden.data import staging
+
+    saved = (staging.FIRST_CHUNK, staging.MAX_CHUNK, staging.N_BUFFERS, torch.get_num_threads())
+    out = []
+    for max_mib in (8, 16, 32, 64):
+        for buffers in (2, 3, 4):
+            for threads in (4, 8, saved[3]):
+                staging.FIRST_CHUNK, staging.MAX_CHUNK = 2 * staging.MiB, max_mib * staging.MiB
+                staging.N_BUFFERS = buffers
+                staging._RINGS.clear()
+                torch.set_num_threads(threads)
+                once(lambda: to_torch(a, dev))
+                t = statistics.median(once(lambda: to_torch(a, dev)) for _ in range(repeats))
+                out.append({"max_chunk_mib": max_mib, "buffers": buffers, "threads": threads,
+                            "gb_per_s": a.nbytes / t / 1e9})  # fmt: skip
+    staging.FIRST_CHUNK, staging.MAX_CHUNK, staging.N_BUFFERS = saved[:3]
+    staging._RINGS.clear()
+    torch.set_num_threads(saved[3])
+    return sorted(out, key=lambda r: -r["gb_per_s"])
+
+
 def environment(dev: torch.device) -> dict[str, Any]:
     return {
         "device": str(dev),
@@ -113,6 +136,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--out", help="write the results as JSON to this path")
+    parser.add_argument(
+        "--sweep", action="store_true", help="also try staging chunk sizes, buffers, threads"
+    )
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("data_transfer.py needs a CUDA GPU; none is visible.")
@@ -138,6 +164,10 @@ def main() -> None:
     sweep = ", ".join(f"{n} threads {v:.1f}" for n, v in host_copy.items())
     print(f"diagnostic: host copy pageable -> pinned, GB/s: {sweep} (default "
           f"{torch.get_num_threads()}; from pageable memory nothing outruns this)")  # fmt: skip
+    staging_sweep = sweep_staging(a, dev, max(5, args.repeats // 2)) if args.sweep else []
+    for r in staging_sweep[:6]:
+        print(f"diagnostic: staging {r['max_chunk_mib']:3d} MiB x {r['buffers']} buffers, "
+              f"{r['threads']:2d} threads: {r['gb_per_s']:.1f} GB/s")  # fmt: skip
     ours = results[4]["ratio_to_pinned"]
     verdict = "MET" if ours >= TARGET else "NOT MET"
     print(
@@ -145,7 +175,7 @@ def main() -> None:
     )
     if args.out:
         record = {"schema": "torchwarden.benchmark/1", "benchmark": "data_transfer", **env,
-                  "bytes": a.nbytes, "host_copy_gb_per_s": host_copy, "repeats": args.repeats, "rows": results,
+                  "bytes": a.nbytes, "host_copy_gb_per_s": host_copy, "staging_sweep": staging_sweep, "repeats": args.repeats, "rows": results,
                   "claim": {"target_ratio": TARGET, "ratio": ours, "met": ours >= TARGET}}  # fmt: skip
         with open(args.out, "w") as f:
             json.dump(record, f, indent=2)

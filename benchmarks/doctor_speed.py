@@ -90,7 +90,8 @@ def main() -> None:
             f"doctor, cold cache        {result['full_cold_s']:6.2f} s  (budget < {FULL_BUDGET_S:g} s on GPU)"
         )
         print(f"doctor, warm cache        {result['full_warm_s']:6.2f} s")
-    print("probe seconds (cold full run):", json.dumps(result["probe_s"]))
+    which = "last --quick run" if opts.quick_only else "cold full run"
+    print(f"probe seconds ({which}):", json.dumps(result["probe_s"]))
     if opts.out:
         opts.out.write_text(json.dumps(result, indent=2) + "\n")
 

@@ -20,16 +20,18 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import describe_device, summary, timed, write_result  # noqa: E402
+from _common import describe_device, summary, timed, write_result
 
-import torchwarden  # noqa: E402
-from torchwarden.examples.transformer import ExampleConfig, SequenceClassifier  # noqa: E402
+import torchwarden
+from torchwarden.examples.transformer import ExampleConfig, SequenceClassifier
 
 MODELS = {
     # the bundled example's model
     "example": ExampleConfig(),
     # DESIGN.md's anchor: 6 layers, d=512, batch 32x128 tokens, bf16 autocast on GPU
-    "anchor": ExampleConfig(vocab=1024, seq_len=128, d_model=512, nhead=8, layers=6, dim_ff=2048, batch_size=32),
+    "anchor": ExampleConfig(
+        vocab=1024, seq_len=128, d_model=512, nhead=8, layers=6, dim_ff=2048, batch_size=32
+    ),
 }
 
 
@@ -125,13 +127,23 @@ def main() -> int:
         "detection": detection(cfg, device, LEAK_FROM + 20),
     }
     o, d = result["overhead"], result["detection"]
-    print(f"device {result['gpu'] or result['device']}  torch {result['torch']}  model {args.model}")
-    print(f"plain  step median {o['plain']['median_s'] * 1e3:8.3f} ms  mean {o['plain']['mean_s'] * 1e3:8.3f} ms")
-    print(f"scoped step median {o['scoped']['median_s'] * 1e3:8.3f} ms  mean {o['scoped']['mean_s'] * 1e3:8.3f} ms")
-    print(f"overhead: median {100 * (o['ratio_median'] - 1):+.2f}%  mean {100 * (o['ratio_mean'] - 1):+.2f}%  "
-          f"(exact examinations while measuring: {o['exact_calls_measured']})")
-    print(f"planted leak from step {d['leak_from_step']}: found at step {d['found_at_step']} "
-          f"holder={d.get('holder')} site={d.get('site')}")
+    print(
+        f"device {result['gpu'] or result['device']}  torch {result['torch']}  model {args.model}"
+    )
+    print(
+        f"plain  step median {o['plain']['median_s'] * 1e3:8.3f} ms  mean {o['plain']['mean_s'] * 1e3:8.3f} ms"
+    )
+    print(
+        f"scoped step median {o['scoped']['median_s'] * 1e3:8.3f} ms  mean {o['scoped']['mean_s'] * 1e3:8.3f} ms"
+    )
+    print(
+        f"overhead: median {100 * (o['ratio_median'] - 1):+.2f}%  mean {100 * (o['ratio_mean'] - 1):+.2f}%  "
+        f"(exact examinations while measuring: {o['exact_calls_measured']})"
+    )
+    print(
+        f"planted leak from step {d['leak_from_step']}: found at step {d['found_at_step']} "
+        f"holder={d.get('holder')} site={d.get('site')}"
+    )
     write_result(args.out, result)
     return 0
 

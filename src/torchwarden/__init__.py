@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from torchwarden import data as data
     from torchwarden import memory as memory
     from torchwarden import nn as nn
-    from torchwarden.runtime.steps import step as step
     from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
     from torchwarden.lifecycle.graph import graph_retention as graph_retention
     from torchwarden.lifecycle.report import Leak as Leak
@@ -35,6 +34,7 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.scope import TensorScope as TensorScope
     from torchwarden.lifecycle.scope import scope as scope
     from torchwarden.lifecycle.scope import scoped as scoped
+    from torchwarden.runtime.steps import step as step
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {

@@ -50,9 +50,11 @@ def test_exception_propagates_unchanged_and_report_exists() -> None:
 
 
 def test_strict_raises_with_report() -> None:
-    with pytest.raises(torchwarden.TensorLeakError, match=r"SINK\[0\]") as info:
-        with torchwarden.scope(mode="exact", strict=True):
-            SINK.append(torch.ones(4))
+    with (
+        pytest.raises(torchwarden.TensorLeakError, match=r"SINK\[0\]") as info,
+        torchwarden.scope(mode="exact", strict=True),
+    ):
+        SINK.append(torch.ones(4))
     assert info.value.report.leaks[0].nbytes == 16
     assert isinstance(info.value, torchwarden.TorchwardenError)
 
@@ -108,6 +110,16 @@ def test_report_renders_and_serialises() -> None:
     data = json.loads(json.dumps(s.report.to_dict()))
     assert data["schema"] == "torchwarden.scope/1"
     leak = data["leaks"][0]
-    for key in ("kind", "message", "fix", "holder", "site", "nbytes", "device", "retains_graph", "graph_bytes"):
+    for key in (
+        "kind",
+        "message",
+        "fix",
+        "holder",
+        "site",
+        "nbytes",
+        "device",
+        "retains_graph",
+        "graph_bytes",
+    ):
         assert key in leak
     assert data["memory"]["after"]["cpu"]["tensor_bytes"] > 0

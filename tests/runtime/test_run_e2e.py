@@ -18,7 +18,9 @@ from torchwarden.report import validate_run_record
 RUN = [sys.executable, "-m", "torchwarden", "run", "--no-progress"]
 
 
-def _run(tmp_path: Path, source: str, *args: str, out: str = "out", **kw: Any) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, source: str, *args: str, out: str = "out", **kw: Any
+) -> subprocess.CompletedProcess[str]:
     (tmp_path / "train.py").write_text(source)
     return subprocess.run(
         [*RUN, "--out", out, "train.py", *args],
@@ -181,3 +183,26 @@ def test_two_ranks_through_torchrun_merge_into_one_record(tmp_path: Path) -> Non
     assert {s["rank"] for s in record["steps"]} == {0, 1}
     assert len(record["steps"]) == 12
     assert (tmp_path / "ddp" / "report.html").is_file()
+
+
+SYNCS = """\
+import torch
+import torchwarden
+x = torch.ones(8)
+total = 0.0
+for step in range(5):
+    total += float((x * step).sum().item())
+    torchwarden.step()
+"""
+
+
+def test_audit_transfers_counts_syncs_per_step(tmp_path: Path) -> None:
+    (tmp_path / "train.py").write_text(SYNCS)
+    proc = subprocess.run(
+        [*RUN, "--audit-transfers", "--out", "out", "train.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    record = _record(tmp_path)
+    assert len(record["steps"]) == 5
+    assert all("transfers" in s for s in record["steps"])

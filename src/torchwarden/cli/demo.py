@@ -22,7 +22,9 @@ def demo() -> None:
     source = text.split("\n\n", 2)[-1].split("\nif __name__")[0]
     console.rule("torchwarden demo: torchwarden/examples/leaky_loop.py")
     console.print(Syntax(source, "python", theme="ansi_dark", line_numbers=False))
-    module = runpy.run_module("torchwarden.examples.leaky_loop", run_name="__main__", alter_sys=True)
+    module = runpy.run_module(
+        "torchwarden.examples.leaky_loop", run_name="__main__", alter_sys=True
+    )
     for name in ("leaking", "fixed"):
         console.rule(name)
         console.print(module[name].report.render(width=console.width), highlight=False)

@@ -7,9 +7,15 @@ import os
 import sys
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 import click
 
 from torchwarden.errors import TorchwardenError
+
+if TYPE_CHECKING:
+    from torchwarden.runtime.lease import Holder, Lease
+    from torchwarden.runtime.workload import Workload
 
 
 def _default_out(name: str) -> Path:
@@ -23,19 +29,66 @@ def _default_out(name: str) -> Path:
 @click.argument("script", required=False)
 @click.argument("args", nargs=-1, type=click.UNPROCESSED)
 @click.option("-m", "module", metavar="MODULE", help="Run a module, as `python -m MODULE`.")
-@click.option("--out", type=click.Path(path_type=Path), help="Directory for run.json and report.html [default: runs/<time>-<name>].")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Directory for run.json and report.html [default: runs/<time>-<name>].",
+)
 @click.option("--name", help="Name of the run [default: the script's stem].")
-@click.option("--gpus", metavar="N|I,J", help="Lease GPUs exclusively: a count (2) or indices (0,2).")
+@click.option(
+    "--gpus", metavar="N|I,J", help="Lease GPUs exclusively: a count (2) or indices (0,2)."
+)
 @click.option("--wait/--no-wait", default=False, help="Queue for leased GPUs instead of failing.")
-@click.option("--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long.")
-@click.option("--memory-fraction", type=float, metavar="F", help="Cap this run's CUDA memory to F of each GPU (0 < F <= 1).")
-@click.option("--nproc-per-node", type=int, metavar="N", help="Launch N processes through torchrun; every rank is governed.")
-@click.option("--nnodes", default="1", show_default=True, help="torchrun --nnodes (e.g. 2, or 1:4 for elastic).")
-@click.option("--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous endpoint (multi-node).")
-@click.option("--max-restarts", type=int, default=0, show_default=True, help="torchrun --max-restarts.")
-@click.option("--leak-check/--no-leak-check", default=True, show_default=True, help="Attribute memory growth to tensors, holders and sites.")
-@click.option("--report/--no-report", default=True, show_default=True, help="Write report.html beside run.json.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Live status line on a terminal.")
+@click.option(
+    "--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long."
+)
+@click.option(
+    "--memory-fraction",
+    type=float,
+    metavar="F",
+    help="Cap this run's CUDA memory to F of each GPU (0 < F <= 1).",
+)
+@click.option(
+    "--nproc-per-node",
+    type=int,
+    metavar="N",
+    help="Launch N processes through torchrun; every rank is governed.",
+)
+@click.option(
+    "--nnodes",
+    default="1",
+    show_default=True,
+    help="torchrun --nnodes (e.g. 2, or 1:4 for elastic).",
+)
+@click.option(
+    "--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous endpoint (multi-node)."
+)
+@click.option(
+    "--max-restarts", type=int, default=0, show_default=True, help="torchrun --max-restarts."
+)
+@click.option(
+    "--leak-check/--no-leak-check",
+    default=True,
+    show_default=True,
+    help="Attribute memory growth to tensors, holders and sites.",
+)
+@click.option(
+    "--report/--no-report",
+    default=True,
+    show_default=True,
+    help="Write report.html beside run.json.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=True,
+    show_default=True,
+    help="Live status line on a terminal.",
+)
+@click.option(
+    "--audit-transfers",
+    is_flag=True,
+    help="Count host/device copies and syncs per step, with your code's sites (costs a few us per torch call).",
+)
 def run(
     script: str | None,
     args: tuple[str, ...],
@@ -53,6 +106,7 @@ def run(
     leak_check: bool,
     report: bool,
     progress: bool,
+    audit_transfers: bool,
 ) -> None:
     """Run SCRIPT (or -m MODULE, or the bundled example) under governance.
 
@@ -71,7 +125,8 @@ def run(
         script = None
     try:
         code = _run(script, args, module, out, name, gpus, wait, wait_timeout, memory_fraction,
-                    nproc_per_node, nnodes, rdzv_endpoint, max_restarts, leak_check, report, progress)  # fmt: skip
+                    nproc_per_node, nnodes, rdzv_endpoint, max_restarts, leak_check, report, progress,
+                    audit_transfers)  # fmt: skip
     except TorchwardenError as e:
         click.echo(f"torchwarden run: {e}", err=True)
         sys.exit(2)
@@ -82,7 +137,7 @@ def _run(
     script: str | None, args: tuple[str, ...], module: str | None, out: Path | None, name: str | None,
     gpus: str | None, wait: bool, wait_timeout: float | None, memory_fraction: float | None,
     nproc_per_node: int | None, nnodes: str, rdzv_endpoint: str | None, max_restarts: int,
-    leak_check: bool, report: bool, progress: bool,
+    leak_check: bool, report: bool, progress: bool, audit_transfers: bool,
 ) -> int:  # fmt: skip
     from torchwarden.runtime.runner import RunConfig
     from torchwarden.runtime.workload import Workload
@@ -96,6 +151,7 @@ def _run(
         memory_fraction=memory_fraction,
         progress=progress,
         report=report,
+        audit_transfers=audit_transfers,
     )
     lease = _lease(gpus, wait, wait_timeout, workload) if gpus else None
     try:
@@ -114,17 +170,17 @@ def _run(
             lease.release()
 
 
-def _lease(gpus: str, wait: bool, timeout: float | None, workload: object) -> object:
+def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:
     from torchwarden.runtime.gpus import available_gpus
     from torchwarden.runtime.lease import acquire, parse_gpu_request
 
     request = parse_gpu_request(gpus)
 
-    def waiting(holders: dict[int, object]) -> None:
-        busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)  # type: ignore[attr-defined]
+    def waiting(holders: dict[int, Holder | None]) -> None:
+        busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)
         click.echo(f"torchwarden run: waiting for {busy}", err=True)
 
-    command = " ".join(workload.command)  # type: ignore[attr-defined]
+    command = " ".join(workload.command)
     # A stand-in GPU count, so machines without GPUs (CI) exercise the same lease path.
     fake = os.environ.get("TORCHWARDEN_FAKE_GPU_COUNT")
     available = list(range(int(fake))) if fake else available_gpus()
@@ -136,4 +192,6 @@ def _lease(gpus: str, wait: bool, timeout: float | None, workload: object) -> ob
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
             "Run without --gpus, or check `torchwarden gpus`."
         )
-    return acquire(request, available=available, wait=wait, timeout=timeout, command=command, on_wait=waiting)
+    return acquire(
+        request, available=available, wait=wait, timeout=timeout, command=command, on_wait=waiting
+    )

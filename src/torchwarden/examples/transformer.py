@@ -42,9 +42,19 @@ class ExampleConfig:
     def __post_init__(self) -> None:
         if self.d_model % self.nhead:
             raise ValueError(f"d_model={self.d_model} must be divisible by nhead={self.nhead}")
-        for name in ("vocab", "seq_len", "layers", "batch_size", "steps", "train_size", "test_size"):
+        for name in (
+            "vocab",
+            "seq_len",
+            "layers",
+            "batch_size",
+            "steps",
+            "train_size",
+            "test_size",
+        ):
             if getattr(self, name) <= 0:
-                raise ValueError(f"ExampleConfig.{name} must be positive, got {getattr(self, name)}")
+                raise ValueError(
+                    f"ExampleConfig.{name} must be positive, got {getattr(self, name)}"
+                )
 
 
 def make_dataset(n: int, cfg: ExampleConfig, seed: int) -> tuple[Tensor, Tensor]:
@@ -68,7 +78,8 @@ class SequenceClassifier(nn.Module):
 
     def forward(self, tokens: Tensor) -> Tensor:
         h = self.encoder(self.pos(self.embed(tokens)))  # (B, S, D)
-        return self.head(h.mean(dim=1))  # (B, 2)
+        logits: Tensor = self.head(h.mean(dim=1))  # (B, 2)
+        return logits
 
 
 @torch.no_grad()

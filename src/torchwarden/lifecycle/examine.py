@@ -9,12 +9,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 from torchwarden.lifecycle.graph import GraphRetention, graph_retention
 from torchwarden.lifecycle.referrers import Holder, find_holders
 from torchwarden.lifecycle.report import Leak, ScopeReport, StateTensor
 from torchwarden.lifecycle.sites import recorder
 from torchwarden.lifecycle.trend import cuda_snapshot, read_counters
+from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 
 if TYPE_CHECKING:
     from torchwarden.lifecycle.scope import TensorScope
@@ -102,7 +102,7 @@ def _sort_out(
     # torch keeps the Python object of a tensor that C++ still uses (saved for backward):
     # such tensors are part of another tensor's graph, counted there, not leaks of their own.
     # The same goes for the base of a view: it lives on because the view needs its storage.
-    covered = {key for g in graphs.values() for key, _ in g.storages}
+    covered: set[tuple[str, int] | None] = {key for g in graphs.values() for key, _ in g.storages}
     covered.update(key for g in graphs.values() for key in g.leaf_storages)
     covered.update(storage_key(t) for t in candidates if holders[id(t)].kind != "unknown")
     for t in candidates:

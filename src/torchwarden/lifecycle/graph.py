@@ -7,6 +7,7 @@ no Python object at all, so a heap census cannot see them; this walk can.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -58,15 +59,11 @@ def _saved_attributes(node: Any) -> tuple[str, ...]:
 def _saved_values(node: Any) -> list[Any]:
     values: list[Any] = []
     for name in _saved_attributes(node):
-        try:
+        with contextlib.suppress(RuntimeError):  # freed by backward(): pins nothing any more
             values.append(getattr(node, name))
-        except RuntimeError:  # freed by backward(): pins nothing any more
-            pass
     if hasattr(node, "saved_tensors"):  # custom autograd.Function
-        try:
+        with contextlib.suppress(RuntimeError):
             values.extend(node.saved_tensors)
-        except RuntimeError:
-            pass
     return values
 
 
@@ -95,7 +92,7 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
     if root is None:
         return GraphRetention()
     seen: dict[int, Any] = {}  # id -> node; holding nodes keeps ids unique during the walk
-    stack = [root]
+    stack: list[Any] = [root]
     saved = 0
     storages: dict[tuple[str, int], int] = {}
     leaves: set[tuple[str, int]] = set()
@@ -118,7 +115,7 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
                     continue
                 saved += 1
                 storages.setdefault(key, storage_nbytes(t))
-        stack.extend(fn for fn, _ in node.next_functions)
+        stack.extend(fn for fn, _ in node.next_functions if fn is not None)
     by_device: dict[str, int] = {}
     for (device, _), nbytes in storages.items():
         by_device[device] = by_device.get(device, 0) + nbytes

@@ -64,6 +64,7 @@ def _running_frames() -> list[types.FrameType]:
     """
     frames: list[types.FrameType] = []
     current = sys._current_frames()
+    top: types.FrameType | None = None
     try:
         for top in current.values():
             f: types.FrameType | None = top
@@ -80,10 +81,9 @@ def _running_frames() -> list[types.FrameType]:
 def _module_dicts() -> dict[int, str]:
     out: dict[int, str] = {}
     for name, m in list(sys.modules.items()):
-        if isinstance(m, types.ModuleType) and hasattr(m, "__dict__"):
-            # multiprocessing aliases the script as __mp_main__: keep the name users know
-            if out.get(id(vars(m))) != "__main__":
-                out[id(vars(m))] = name
+        # multiprocessing aliases the script as __mp_main__: keep the name users know
+        if isinstance(m, types.ModuleType) and out.get(id(vars(m))) != "__main__":
+            out[id(vars(m))] = name
     return out
 
 

@@ -167,13 +167,13 @@ def _root(
             p.semantic(_func_name(root.f_code), "local", name)
         return
     key = _dict_key(root, child)
-    if ipython is not None and root is ipython:
-        if key in ("Out", "_oh") or (isinstance(key, str) and _IPY_CACHE.match(key)):
-            out = ipython.get("Out")
-            n = _dict_key(out, child) if isinstance(out, dict) else "?"
-            p.text = "IPython Out" if key in ("Out", "_oh") else f"IPython Out[{n}]"
-            p.kind = "ipython"
-            return
+    output_cache = key in ("Out", "_oh") or (isinstance(key, str) and _IPY_CACHE.match(key))
+    if ipython is not None and root is ipython and output_cache:
+        out = ipython.get("Out")
+        n = _dict_key(out, child) if isinstance(out, dict) else "?"
+        p.text = "IPython Out" if key in ("Out", "_oh") else f"IPython Out[{n}]"
+        p.kind = "ipython"
+        return
     module = modules.get(id(root), "?")
     if module == "__main__" or (ipython is not None and root is ipython):
         p.text, p.kind = f"global {key}", "global"

@@ -56,7 +56,11 @@ class Leak:
 
     @property
     def message(self) -> str:
-        graph = f", keeping {human_bytes(self.graph_bytes)} of autograd graph" if self.retains_graph else ""
+        graph = (
+            f", keeping {human_bytes(self.graph_bytes)} of autograd graph"
+            if self.retains_graph
+            else ""
+        )
         shape = "x".join(map(str, self.shape)) or "scalar"
         return (
             f"{shape} {self.dtype} tensor ({human_bytes(self.nbytes)} on {self.device}) created at "
@@ -148,7 +152,11 @@ class ScopeReport:
 
         out = io.StringIO()
         console = Console(file=out, width=width, no_color=True, highlight=False)
-        verdict = "ok" if self.ok else f"{len(self.leaks)} leaked tensor(s), {human_bytes(self.bytes_leaked)}"
+        verdict = (
+            "ok"
+            if self.ok
+            else f"{len(self.leaks)} leaked tensor(s), {human_bytes(self.bytes_leaked)}"
+        )
         if self.suspect and not self.leaks:
             verdict = "memory grew for several calls in a row; the next call will be examined"
         console.print(f"torchwarden scope {self.name!r} ({self.mode}): {verdict}")

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import enum
 import functools
-import gc
 import sys
 import time
 import weakref
@@ -24,7 +23,6 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 import torch
 
 from torchwarden.errors import ScopeError, TensorLeakError
-from torchwarden.memory.census import live_tensors, storage_key
 from torchwarden.lifecycle.examine import examine
 from torchwarden.lifecycle.referrers import RUNNING
 from torchwarden.lifecycle.report import ScopeReport
@@ -36,6 +34,7 @@ from torchwarden.lifecycle.trend import (
     history_for,
     read_counters,
 )
+from torchwarden.memory.census import live_tensors, storage_key
 
 __all__ = ["TensorScope", "scope", "scoped"]
 
@@ -74,7 +73,9 @@ class TensorScope:
     means to hand out; ``report`` holds the :class:`ScopeReport` after exit.
     """
 
-    def __init__(self, name: str | None = None, *, strict: bool = False, mode: Mode = "auto") -> None:
+    def __init__(
+        self, name: str | None = None, *, strict: bool = False, mode: Mode = "auto"
+    ) -> None:
         if mode not in ("auto", "exact", "counters"):
             raise ValueError(f"scope mode must be 'auto', 'exact' or 'counters', got {mode!r}")
         self.name = name
@@ -240,5 +241,3 @@ def scoped(
         return wrapper
 
     return decorate(fn) if fn is not None else decorate
-
-

@@ -122,7 +122,7 @@ class CreationRecorder:
         # Runs once in each thread started while an exact scope is open.
         sys.setprofile(None)
         if self._users:
-            _RecordingMode(self._note).__enter__()
+            _RecordingMode(self._note).__enter__()  # type: ignore[no-untyped-call]
 
     def push(self) -> None:
         """Start recording on this thread; pair with :meth:`pop`, then :meth:`release`."""
@@ -132,14 +132,14 @@ class CreationRecorder:
                 threading.setprofile(self._thread_started)
         stack: list[_RecordingMode] = self._local.__dict__.setdefault("modes", [])
         mode = _RecordingMode(self._note)
-        mode.__enter__()
+        mode.__enter__()  # type: ignore[no-untyped-call]
         stack.append(mode)
 
     def pop(self) -> None:
         """Stop this thread's latest recording; sites stay readable until :meth:`release`."""
         stack: list[_RecordingMode] = self._local.__dict__.get("modes", [])
         if stack:
-            stack.pop().__exit__(None, None, None)
+            stack.pop().__exit__(None, None, None)  # type: ignore[no-untyped-call]
 
     def release(self) -> None:
         """One reader less; the last one drops every entry."""

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import torch
 
-from torchwarden.memory.heap import heap_in_use
 from torchwarden.memory.counters import cpu_rss
+from torchwarden.memory.heap import heap_in_use
 
 __all__ = ["CUDASnapshot", "Counters", "History", "cuda_snapshot", "history_for", "read_counters"]
 
@@ -41,7 +41,7 @@ def cuda_snapshot() -> CUDASnapshot:
     Reads the nested statistics dict, which skips the Python-side flattening that
     ``torch.cuda.memory_allocated`` does on every call.
     """
-    if not torch.cuda.is_initialized():
+    if not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         return {}
     out: CUDASnapshot = {}
     for i in range(torch.cuda.device_count()):

@@ -83,7 +83,7 @@ def expandable_segments_enabled() -> bool:
 
 def cuda_devices_in_use() -> list[int]:
     """Indices of CUDA devices this process can see, without initialising CUDA."""
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():
+    if not torch.cuda.is_available() or not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         return []
     return list(range(torch.cuda.device_count()))
 

@@ -18,7 +18,9 @@ __all__ = ["PositionalEncoding"]
 def sinusoid_table(max_len: int, d_model: int) -> Tensor:
     """The (max_len, d_model) table of "Attention Is All You Need", in float32."""
     position = torch.arange(max_len, dtype=torch.float32).unsqueeze(1)  # (S, 1)
-    freq = torch.exp(torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model))
+    freq = torch.exp(
+        torch.arange(0, d_model, 2, dtype=torch.float32) * (-math.log(10000.0) / d_model)
+    )
     table = torch.zeros(max_len, d_model)
     table[:, 0::2] = torch.sin(position * freq)
     table[:, 1::2] = torch.cos(position * freq[: d_model // 2])  # odd widths have one cos fewer
@@ -74,7 +76,8 @@ class PositionalEncoding(nn.Module):
             )
         table = self.pe[:seq_len].to(dtype=x.dtype)  # (S, D)
         table = table.unsqueeze(0) if self.batch_first else table.unsqueeze(1)
-        return self.dropout(x + table)
+        out: Tensor = self.dropout(x + table)
+        return out
 
     def extra_repr(self) -> str:
         return f"d_model={self.d_model}, max_len={self.max_len}, batch_first={self.batch_first}"

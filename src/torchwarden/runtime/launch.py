@@ -54,9 +54,15 @@ def worker_args(workload: Workload, run: RunConfig) -> list[str]:
     args = ["-m", "torchwarden.runtime.worker", "--out", str(run.out_dir), "--name", run.name]
     if not run.leak_check:
         args.append("--no-leak-check")
+    if run.audit_transfers:
+        args.append("--audit-transfers")
     if run.memory_fraction is not None:
         args += ["--memory-fraction", str(run.memory_fraction)]
-    target = ["--module", workload.target] if workload.kind == "module" else ["--script", workload.target]
+    target = (
+        ["--module", workload.target]
+        if workload.kind == "module"
+        else ["--script", workload.target]
+    )
     return [*args, *target, "--", *workload.args]
 
 
@@ -67,7 +73,9 @@ def _rank_records(out_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def launch(workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]) -> RunOutcome:
+def launch(
+    workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]
+) -> RunOutcome:
     """Run torchrun, forward Ctrl-C/SIGTERM to it, then merge the ranks' records."""
     console = Console(stderr=True)
     run.out_dir.mkdir(parents=True, exist_ok=True)
@@ -88,7 +96,12 @@ def launch(workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: di
         for s, handler in previous.items():
             signal.signal(s, handler)
     records = _rank_records(run.out_dir)
-    command = ["torchwarden", "run", f"--nproc-per-node={launch_cfg.nproc_per_node}", *workload.command[1:]]
+    command = [
+        "torchwarden",
+        "run",
+        f"--nproc-per-node={launch_cfg.nproc_per_node}",
+        *workload.command[1:],
+    ]
     if records:
         record = merge_records(records, command=command, exit_code=exit_code)
     else:  # torchrun failed before any rank wrote a record

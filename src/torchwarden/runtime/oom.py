@@ -104,7 +104,11 @@ class OOMForensics:
         try:
             self.finding = self._collect(device, requested, device_free)
         except Exception as e:  # forensics must never mask the OOM itself
-            self.finding = {"kind": "oom", "message": f"CUDA out of memory ({e!r} while collecting evidence)", "fix": ""}
+            self.finding = {
+                "kind": "oom",
+                "message": f"CUDA out of memory ({e!r} while collecting evidence)",
+                "fix": "",
+            }
 
     def _collect(self, device: int, requested: int, device_free: int) -> dict[str, Any]:
         stats = torch.cuda.memory_stats(device)
@@ -134,4 +138,3 @@ class OOMForensics:
             "snapshot": self.snapshot_path.name,
             "top_tensors": _top_tensors(device),
         }
-

@@ -22,7 +22,9 @@ def _memory_text(memory: dict[str, Any]) -> str:
         if device == "cpu":
             parts.append(f"cpu rss {format_bytes(m.get('rss'))}")
         else:
-            parts.append(f"{device} {format_bytes(m.get('allocated'))}/{format_bytes(m.get('reserved'))}")
+            parts.append(
+                f"{device} {format_bytes(m.get('allocated'))}/{format_bytes(m.get('reserved'))}"
+            )
     return "  ".join(parts)
 
 
@@ -64,7 +66,10 @@ class Progress:
         self._live.update(Text(text))
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
     ) -> None:
         if self._live is not None:
             self._live.__exit__(exc_type, exc, tb)

@@ -61,7 +61,15 @@ def build_record(
         "duration_s": round(duration_s, 6),
         "environment": environment,
         "world_size": 1,
-        "ranks": [{"rank": rank, "pid": pid, "status": status, "exit_code": exit_code, "steps": len(steps)}],
+        "ranks": [
+            {
+                "rank": rank,
+                "pid": pid,
+                "status": status,
+                "exit_code": exit_code,
+                "steps": len(steps),
+            }
+        ],
         "steps": steps,
         "findings": findings,
         "artifacts": {"report": "report.html", "snapshot": snapshot},

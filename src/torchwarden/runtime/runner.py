@@ -46,6 +46,7 @@ class RunConfig:
     report: bool = True
     rank: int = 0
     summary: bool = True
+    audit_transfers: bool = False
 
     def __post_init__(self) -> None:
         if self.memory_fraction is not None and not 0.0 < self.memory_fraction <= 1.0:
@@ -101,7 +102,9 @@ def _cap_memory(fraction: float | None, console: Console) -> None:
     if fraction is None:
         return
     if not torch.cuda.is_available():
-        console.print("[yellow]torchwarden: --memory-fraction ignored: no CUDA device is visible.[/]")
+        console.print(
+            "[yellow]torchwarden: --memory-fraction ignored: no CUDA device is visible.[/]"
+        )
         return
     for i in range(torch.cuda.device_count()):
         torch.cuda.set_per_process_memory_fraction(fraction, i)
@@ -143,6 +146,7 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
         leak_check=config.leak_check,
         on_step=lambda s: progress.update(s, len(monitor.findings)),
     )
+    audit = _start_audit() if config.audit_transfers else None
     try:
         with progress:
             monitor.start()
@@ -150,6 +154,8 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
                 _execute(workload)
             finally:
                 monitor.stop()
+                if audit is not None:
+                    audit.__exit__(None, None, None)
     except SystemExit as e:
         exit_code = _exit_code(e)
         status = "ok" if exit_code == 0 else "failed"
@@ -169,8 +175,12 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
         _reap_children()
     ended = time.time()
     findings = list(monitor.findings)
+    if audit is not None:
+        findings += [{**f, "rank": config.rank} for f in audit.summary()["findings"]]
     if forensics.finding is not None:
-        findings.insert(0, {**forensics.finding, "step": len(monitor.steps) + 1, "rank": config.rank})
+        findings.insert(
+            0, {**forensics.finding, "step": len(monitor.steps) + 1, "rank": config.rank}
+        )
         if status == "failed":
             status = "oom"
     record = build_record(
@@ -203,6 +213,14 @@ def finish(record: dict[str, Any], config: RunConfig, console: Console) -> None:
         write_report(record, config.out_dir / "report.html")
     if config.summary:
         print_summary(console, record, str(config.out_dir))
+
+
+def _start_audit() -> Any:
+    from torchwarden.data import audit
+
+    a = audit()
+    a.__enter__()
+    return a
 
 
 def _main_thread() -> bool:

@@ -13,12 +13,12 @@ held at the end of step k+1.
 from __future__ import annotations
 
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
-import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from torchwarden.lifecycle.report import ScopeReport
@@ -44,6 +44,15 @@ def step() -> None:
     monitor = _active
     if monitor is not None:
         monitor.boundary()
+    else:
+        _step_audit()
+
+
+def _step_audit() -> dict[str, Any] | None:
+    """Close the step of an open transfer audit, if the data path is in use at all."""
+    module = sys.modules.get("torchwarden.data.transfer_audit")
+    current = module.active_audit() if module is not None else None
+    return current.step().to_dict() if current is not None else None
 
 
 class StepMonitor:
@@ -93,8 +102,7 @@ class StepMonitor:
         self.boundary()
 
     def _open(self) -> None:
-        mode = "auto" if self.leak_check else "counters"
-        scope = TensorScope("torchwarden-run-step", mode=mode)
+        scope = TensorScope("torchwarden-run-step", mode="auto" if self.leak_check else "counters")
         scope._results_in = "running"
         scope.__enter__()
         self._scope = scope
@@ -118,16 +126,20 @@ class StepMonitor:
             else:
                 cuda = cuda_snapshot()
                 memory = _memory(read_counters(cuda), cuda, None)
-            record = {
-                "step": len(self.steps) + 1,
+            step_no = len(self.steps) + 1
+            record: dict[str, Any] = {
+                "step": step_no,
                 "rank": self.rank,
                 "t": round(now - self._t0, 6),
                 "time_s": round(now - self._last, 6),
                 "memory": memory,
             }
+            transfers = _step_audit()
+            if transfers is not None:
+                record["transfers"] = transfers
             self.steps.append(record)
             if report is not None and report.leaks:
-                self._add_leaks(report, record["step"])
+                self._add_leaks(report, step_no)
             self._last = time.perf_counter()
             if self._scope is None:
                 self._open()
@@ -139,7 +151,12 @@ class StepMonitor:
             key = (leak.site, _INDEX.sub("[…]", leak.holder))
             finding = self._seen.get(key)
             if finding is None:
-                finding = {**leak.to_dict(), "step": step_no, "rank": self.rank, "seen_at_steps": []}
+                finding = {
+                    **leak.to_dict(),
+                    "step": step_no,
+                    "rank": self.rank,
+                    "seen_at_steps": [],
+                }
                 self._seen[key] = finding
                 self.findings.append(finding)
             finding["seen_at_steps"].append(step_no)

@@ -17,6 +17,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--no-leak-check", action="store_true")
     parser.add_argument("--memory-fraction", type=float)
+    parser.add_argument("--audit-transfers", action="store_true")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("--script")
     target.add_argument("--module")
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         report=False,
         summary=False,
         rank=rank,
+        audit_transfers=ns.audit_transfers,
     )
     return run_in_process(workload, config).exit_code
 

@@ -21,7 +21,9 @@ class Workload:
     args: tuple[str, ...] = field(default=())
 
     @classmethod
-    def resolve(cls, script: str | None, module: str | None, args: tuple[str, ...] = ()) -> Workload:
+    def resolve(
+        cls, script: str | None, module: str | None, args: tuple[str, ...] = ()
+    ) -> Workload:
         """Check that the script or module exists; neither means the bundled example."""
         if script and module:
             raise ScriptNotFoundError(
@@ -63,4 +65,3 @@ class Workload:
             origin = spec.origin if spec is not None and spec.origin else self.target
             return [origin, *self.args]
         return [self.target, *self.args]
-

@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from torchwarden.scope.report import ScopeReport
+    from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
     "DataError",

@@ -79,9 +79,14 @@ def doctor(
         if fingerprint_path is not None:
             result = judge_file(fingerprint_path)
         else:
-            with _live(console) as on_event:
-                result = checkup(quick=quick, probes=probes, run_probes=not no_probes,
-                                         jobs=jobs, on_event=on_event)  # fmt: skip
+            with _LiveProgress(console) as on_event:
+                result = checkup(
+                    quick=quick,
+                    probes=probes,
+                    run_probes=not no_probes,
+                    jobs=jobs,
+                    on_event=on_event,
+                )
         if json_path is not None:
             report.save(result, json_path)
     except EnvError as exc:
@@ -94,7 +99,7 @@ def doctor(
     sys.exit(code)
 
 
-class _live:
+class _LiveProgress:
     """A progress display fed by checkup events; silent when stdout is not a terminal."""
 
     def __init__(self, console: Console) -> None:
@@ -122,8 +127,8 @@ class _live:
         elif kind == "result":
             self.running.remove(name)
             if self.terminal:  # in CI the final table says it all; no duplicate lines
-                self.progress.console.print(_badge(event.get("status", "fail")), name, event.get("message", ""),
-                                            highlight=False)  # fmt: skip
+                badge = _badge(event.get("status", "fail"))
+                self.progress.console.print(badge, name, event.get("message", ""), highlight=False)
             self.progress.advance(self.task)
         if kind in ("start", "result"):
             self.progress.update(self.task, description=f"probe {', '.join(self.running) or '...'}")

@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 import click

@@ -18,10 +18,11 @@ for part in $parts; do
     scope)  { timeout 120 $py benchmarks/scope_overhead.py --device cuda --model anchor --out "$OUT/scope_overhead_anchor.json"
               timeout 120 $py benchmarks/scope_overhead.py --device cuda --model example --out "$OUT/scope_overhead_example.json"; } > "$OUT/scope_overhead.txt" 2>&1 ;;
     run)    timeout 300 $py benchmarks/run_overhead.py --models example anchor --repeats 3 --steps 200 --out "$OUT/run_overhead.json" > "$OUT/run_overhead.txt" 2>&1 ;;
-    data)   { timeout 120 $py benchmarks/data_transfer.py --out "$OUT/data_transfer.json"
+    data)   { timeout 150 $py benchmarks/data_transfer.py --sweep --out "$OUT/data_transfer.json"
               timeout 200 $py benchmarks/data_prefetch.py --out "$OUT/data_prefetch.json"; } > "$OUT/data.txt" 2>&1 ;;
-    doctor) { timeout 200 $py benchmarks/doctor_speed.py --out "$OUT/doctor_speed.json"
-              timeout 200 $py -m torchwarden doctor --json "$OUT/doctor_gpu.json"; echo "doctor rc=$?"; } > "$OUT/doctor.txt" 2>&1 ;;
+    doctor) { COLUMNS=160 timeout 200 $py -m torchwarden doctor --json "$OUT/doctor_gpu.json"; echo "doctor rc=$?"
+              timeout 300 $py benchmarks/doctor_speed.py --out "$OUT/doctor_speed.json"
+              $py -m torchwarden env diff tests/env/fixtures/cpu.json "$OUT/doctor_gpu.json"; echo "diff rc=$?"; } > "$OUT/doctor.txt" 2>&1 ;;
   esac
   echo "== $part: rc=$? in $(( $(date +%s) - start ))s"
 done

@@ -199,3 +199,27 @@ def test_prefetched_loop_passes_a_zero_sync_budget_and_a_naive_one_fails() -> No
     with pytest.raises(TransferBudgetError, match=THIS_FILE), audit(max_syncs_per_step=0):
         for arr in arrays:
             torch.from_numpy(arr).to("cuda")
+
+
+def test_pin_in_place_registers_without_copy_and_unpins() -> None:
+    import gc
+    import weakref
+
+    import numpy as np
+
+    from torchwarden.data import pin_in_place, pinning, to_torch, unpin
+
+    a = np.arange(1 << 20, dtype=np.float32)
+    assert pin_in_place(a) is a
+    assert torch.from_numpy(a).is_pinned()  # the array's own pages, no copy
+    t = to_torch(a[1000:2000], "cuda")
+    torch.cuda.synchronize()
+    assert torch.equal(t.cpu(), torch.from_numpy(a[1000:2000]))
+    unpin(a)
+    assert not torch.from_numpy(a).is_pinned()
+    b = pin_in_place(np.ones(4096, dtype=np.float32))
+    ptr = b.__array_interface__["data"][0]
+    ref = weakref.ref(b)
+    del b
+    gc.collect()
+    assert ref() is None and ptr not in pinning._registered  # dropped with the array

@@ -9,6 +9,8 @@ from torchwarden.data.events import TransferEvent as TransferEvent
 from torchwarden.data.events import classify_copy as classify_copy
 from torchwarden.data.interop import to_numpy as to_numpy
 from torchwarden.data.interop import to_torch as to_torch
+from torchwarden.data.pinning import pin_in_place as pin_in_place
+from torchwarden.data.pinning import unpin as unpin
 from torchwarden.data.prefetch import DevicePrefetcher as DevicePrefetcher
 from torchwarden.data.prefetch import tree_map as tree_map
 from torchwarden.data.reasons import CopyReason as CopyReason
@@ -33,8 +35,10 @@ __all__ = [
     "audit",
     "classify_copy",
     "explain_copy",
+    "pin_in_place",
     "pinned_empty",
     "to_numpy",
     "to_torch",
     "tree_map",
+    "unpin",
 ]

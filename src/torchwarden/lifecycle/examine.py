@@ -13,7 +13,7 @@ from torchwarden.lifecycle.graph import GraphRetention, graph_retention
 from torchwarden.lifecycle.referrers import Holder, find_holders
 from torchwarden.lifecycle.report import Leak, ScopeReport, StateTensor
 from torchwarden.lifecycle.sites import recorder
-from torchwarden.lifecycle.trend import cuda_snapshot, read_counters
+from torchwarden.lifecycle.trend import sample
 from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 
 if TYPE_CHECKING:
@@ -120,9 +120,7 @@ def _sort_out(
 
 def examine(s: TensorScope, exception: str | None) -> ScopeReport:
     """Compare the heap with the snapshot taken at entry; classify what is new and alive."""
-    from torchwarden.lifecycle.scope import _memory
-
-    cuda = cuda_snapshot()
+    after = sample()
     refs, grads, cpu_bytes = _new_tensors(s)
     if refs:
         gc.collect(1)  # young reference cycles (tracebacks, closures) are garbage, not leaks
@@ -150,7 +148,8 @@ def examine(s: TensorScope, exception: str | None) -> ScopeReport:
         leaks=[leak for _, leak, _ in leaks],
         state=state + held_state,
         outputs=outputs + results,
-        memory={"before": s._mem_before, "after": _memory(read_counters(cuda), cuda, cpu_bytes)},
+        samples=(s._before, after),
+        tensor_bytes_after=cpu_bytes,
         duration_s=time.perf_counter() - s._t0,
         bytes_leaked=_bytes_leaked(leaks),
         exception=exception,

@@ -120,11 +120,23 @@ class ScopeReport:
     leaks: list[Leak] = field(default_factory=list)
     state: list[StateTensor] = field(default_factory=list)
     outputs: int = 0
-    memory: dict[str, dict[str, dict[str, int | None]]] = field(default_factory=dict)
+    # before/after samples, turned into the ``memory`` mapping only when someone asks
+    samples: tuple[Any, Any] | None = field(default=None, repr=False)
+    tensor_bytes_after: int | None = None
     duration_s: float = 0.0
     bytes_leaked: int = 0
     suspect: bool = False
     exception: str | None = None
+
+    @property
+    def memory(self) -> dict[str, dict[str, dict[str, int | None]]]:
+        """``{"before": {...}, "after": {...}}``: per device, bytes (CPU: rss, tensor_bytes)."""
+        from torchwarden.lifecycle.trend import memory_dict
+
+        if self.samples is None:
+            return {}
+        before, after = self.samples
+        return {"before": memory_dict(before), "after": memory_dict(after, self.tensor_bytes_after)}
 
     @property
     def ok(self) -> bool:

@@ -27,13 +27,7 @@ from torchwarden.lifecycle.examine import examine
 from torchwarden.lifecycle.referrers import RUNNING
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.sites import recorder, site_of, user_frame
-from torchwarden.lifecycle.trend import (
-    Counters,
-    CUDASnapshot,
-    cuda_snapshot,
-    history_for,
-    read_counters,
-)
+from torchwarden.lifecycle.trend import history_for, sample
 from torchwarden.memory.census import live_tensors, storage_key
 
 __all__ = ["TensorScope", "scope", "scoped"]
@@ -58,12 +52,6 @@ def _tensors_within(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
     elif depth > 0 and isinstance(value, dict):
         for item in value.values():
             yield from _tensors_within(item, depth - 1)
-
-
-def _memory(
-    counters: Counters, cuda: CUDASnapshot, census_bytes: int | None
-) -> dict[str, dict[str, int | None]]:
-    return {"cpu": {"rss": counters[1], "tensor_bytes": census_bytes}, **cuda}
 
 
 class TensorScope:
@@ -122,8 +110,7 @@ class TensorScope:
         self._history = history_for(self._key)
         self._exact = self.mode == "exact" or (self.mode == "auto" and self._history.wants_exact())
         self._t0 = time.perf_counter()
-        self._cuda_before = cuda_snapshot()
-        self._before = read_counters(self._cuda_before)
+        self._before = sample()
         if self._exact:
             self._frame = {"caller": caller, "none": None, "running": RUNNING}[self._results_in]
             self._snapshot()
@@ -138,7 +125,6 @@ class TensorScope:
             key = storage_key(t)
             if key is not None:
                 self._pre_storages.setdefault(key, weakref.ref(t))
-        self._mem_before = _memory(self._before, self._cuda_before, None)
         del pre
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
@@ -154,19 +140,15 @@ class TensorScope:
     def _close(self, exc_type: Any) -> ScopeReport:
         exception = None if exc_type is None else exc_type.__name__
         if not self._exact:
-            cuda = cuda_snapshot()
-            after = read_counters(cuda)
-            suspect = self._history.observe(after, exact=False, found=False)
+            after = sample()
+            suspect = self._history.observe(after[0], exact=False, found=False)
             return ScopeReport(
                 name=str(self.name),
                 mode="counters",
                 suspect=suspect,
                 exception=exception,
                 duration_s=time.perf_counter() - self._t0,
-                memory={
-                    "before": _memory(self._before, self._cuda_before, None),
-                    "after": _memory(after, cuda, None),
-                },
+                samples=(self._before, after),
             )
         recorder.pop()
         try:
@@ -175,7 +157,7 @@ class TensorScope:
             recorder.release()
             self._pre = {}
             self._pre_storages = {}
-        self._history.observe(read_counters(), exact=True, found=bool(report.leaks))
+        self._history.observe(sample()[0], exact=True, found=bool(report.leaks))
         return report
 
     # -- decorator -----------------------------------------------------------------

@@ -20,7 +20,7 @@ import torch
 from torchwarden.memory.counters import cpu_rss
 from torchwarden.memory.heap import heap_in_use
 
-__all__ = ["CUDASnapshot", "Counters", "History", "cuda_snapshot", "history_for", "read_counters"]
+__all__ = ["Counters", "History", "Sample", "cuda_triples", "history_for", "memory_dict", "sample"]
 
 START_NEED = 3
 MAX_NEED = 6
@@ -32,32 +32,37 @@ MARGIN = (128, 64 * 1024, 0)
 Counters = tuple[int, int, int]  # C heap bytes in use, RSS bytes, CUDA bytes allocated
 
 
-CUDASnapshot = dict[str, dict[str, int | None]]
+def cuda_triples() -> tuple[tuple[int, int, int], ...]:
+    """(allocated, reserved, peak allocated) per initialised CUDA device, as plain tuples.
 
-
-def cuda_snapshot() -> CUDASnapshot:
-    """Allocated, reserved and peak bytes of each initialised CUDA device.
-
-    Reads the nested statistics dict, which skips the Python-side flattening that
-    ``torch.cuda.memory_allocated`` does on every call.
+    The per-step path keeps these rather than dicts: tuples of ints are untracked by the
+    garbage collector, so a long run's step records do not make collections slower.
     """
     if not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
-        return {}
-    out: CUDASnapshot = {}
+        return ()
+    out = []
     for i in range(torch.cuda.device_count()):
         s = torch.cuda.memory_stats_as_nested_dict(i)
-        out[f"cuda:{i}"] = {
-            "allocated": int(s["allocated_bytes"]["all"]["current"]),
-            "reserved": int(s["reserved_bytes"]["all"]["current"]),
-            "peak_allocated": int(s["allocated_bytes"]["all"]["peak"]),
-        }
+        a, r = s["allocated_bytes"]["all"], s["reserved_bytes"]["all"]
+        out.append((int(a["current"]), int(r["current"]), int(a["peak"])))
+    return tuple(out)
+
+
+Sample = tuple[Counters, tuple[tuple[int, int, int], ...]]
+
+
+def sample() -> Sample:
+    """The counters and the per-device CUDA triples, read once."""
+    cuda = cuda_triples()
+    return (heap_in_use(), cpu_rss(), sum(c[0] for c in cuda)), cuda
+
+
+def memory_dict(s: Sample, tensor_bytes: int | None = None) -> dict[str, dict[str, int | None]]:
+    """The ``memory`` mapping of reports and step records, from a :func:`sample`."""
+    out: dict[str, dict[str, int | None]] = {"cpu": {"rss": s[0][1], "tensor_bytes": tensor_bytes}}
+    for i, (allocated, reserved, peak) in enumerate(s[1]):
+        out[f"cuda:{i}"] = {"allocated": allocated, "reserved": reserved, "peak_allocated": peak}
     return out
-
-
-def read_counters(cuda: CUDASnapshot | None = None) -> Counters:
-    cuda = cuda_snapshot() if cuda is None else cuda
-    allocated = sum(int(d["allocated"] or 0) for d in cuda.values())
-    return (heap_in_use(), cpu_rss(), allocated)
 
 
 @dataclass

@@ -144,7 +144,7 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
     monitor = StepMonitor(
         rank=config.rank,
         leak_check=config.leak_check,
-        on_step=lambda s: progress.update(s, len(monitor.findings)),
+        on_step=(lambda s: progress.update(s, len(monitor.findings))) if progress.enabled else None,
     )
     audit = _start_audit() if config.audit_transfers else None
     try:

@@ -22,8 +22,8 @@ from typing import Any
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from torchwarden.lifecycle.report import ScopeReport
-from torchwarden.lifecycle.scope import TensorScope, _memory
-from torchwarden.lifecycle.trend import cuda_snapshot, read_counters
+from torchwarden.lifecycle.scope import TensorScope
+from torchwarden.lifecycle.trend import History, memory_dict, sample
 
 __all__ = ["StepMonitor", "active_monitor", "step"]
 
@@ -56,7 +56,12 @@ def _step_audit() -> dict[str, Any] | None:
 
 
 class StepMonitor:
-    """Collects one record per step and leak findings; install with :meth:`start`."""
+    """Collects one record per step and leak findings; install with :meth:`start`.
+
+    Every boundary reads the cheap counters once and feeds the scope engine's trend rule
+    (``lifecycle.trend.History``); only when that rule asks for it does an exact scope
+    open, for the next two steps. A healthy step therefore costs a few microseconds.
+    """
 
     def __init__(
         self,
@@ -68,13 +73,29 @@ class StepMonitor:
         self.rank = rank
         self.leak_check = leak_check
         self.on_step = on_step
-        self.steps: list[dict[str, Any]] = []
+        # (step, t, time_s, rss, tensor_bytes, cuda triples, transfers): compact on purpose
+        self._rows: list[tuple[Any, ...]] = []
         self.findings: list[dict[str, Any]] = []
         self._seen: dict[tuple[str, str], dict[str, Any]] = {}
-        self._scope: TensorScope | None = None
+        self._history = History()
+        self._exact: TensorScope | None = None
+        self._spanned = False
         self._hook: Any = None
         self._lock = threading.Lock()
         self._t0 = self._last = time.perf_counter()
+
+    @property
+    def steps(self) -> list[dict[str, Any]]:
+        """The step records of ``run.json`` (built on demand from the compact rows)."""
+        return [self._record(row) for row in self._rows]
+
+    def _record(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        step_no, t, time_s, counters, tensor_bytes, cuda, transfers = row
+        memory = memory_dict((counters, cuda), tensor_bytes)
+        record = {"step": step_no, "rank": self.rank, "t": t, "time_s": time_s, "memory": memory}
+        if transfers is not None:
+            record["transfers"] = transfers
+        return record
 
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
@@ -82,69 +103,66 @@ class StepMonitor:
         self._t0 = self._last = time.perf_counter()
         self._hook = register_optimizer_step_post_hook(self._on_optimizer_step)
         _active = self
-        # No scope until the first step ends: what the script builds before and during
-        # its first step (model, data, optimizer state) is set-up, not a leak.
+        # Nothing is examined until the first step ends: what the script builds before
+        # and during its first step (model, data, optimizer state) is set-up, not a leak.
 
     def stop(self) -> None:
-        """Remove the hooks; the unfinished step is closed but not recorded as a step."""
+        """Remove the hooks; an examination still open is closed but not reported."""
         global _active
         if self._hook is not None:
             self._hook.remove()
             self._hook = None
         if _active is self:
             _active = None
-        if self._scope is not None:
-            scope, self._scope = self._scope, None
+        if self._exact is not None:
+            scope, self._exact = self._exact, None
             scope.__exit__(None, None, None)
 
     # -- per step ------------------------------------------------------------------
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.boundary()
 
-    def _open(self) -> None:
-        scope = TensorScope("torchwarden-run-step", mode="auto" if self.leak_check else "counters")
-        scope._results_in = "running"
+    def _examine(self) -> TensorScope:
+        scope = TensorScope("torchwarden-run-step (exact)", mode="exact")
+        scope._results_in = "running"  # the loop's own `loss`, `x`, `y` are not leaks
         scope.__enter__()
-        self._scope = scope
-        self._spanned = False
+        return scope
 
     def boundary(self) -> None:
-        """End the current step: record it, then open the next one."""
+        """End the current step: record it, and examine the next two when counters ask."""
         with self._lock:
             now = time.perf_counter()
-            report = None
-            scope = self._scope
-            if scope is not None and scope._exact and not self._spanned:
+            step_no = len(self._rows) + 1
+            report: ScopeReport | None = None
+            if self._exact is not None and not self._spanned:
                 self._spanned = True  # keep examining through the next step
-                cuda = cuda_snapshot()
-                memory = _memory(read_counters(cuda), cuda, None)
-            elif scope is not None:
-                self._scope = None
+            elif self._exact is not None:
+                scope, self._exact = self._exact, None
                 scope.__exit__(None, None, None)
                 report = scope.report
-                memory = report.memory["after"]
-            else:
-                cuda = cuda_snapshot()
-                memory = _memory(read_counters(cuda), cuda, None)
-            step_no = len(self.steps) + 1
-            record: dict[str, Any] = {
-                "step": step_no,
-                "rank": self.rank,
-                "t": round(now - self._t0, 6),
-                "time_s": round(now - self._last, 6),
-                "memory": memory,
-            }
-            transfers = _step_audit()
-            if transfers is not None:
-                record["transfers"] = transfers
-            self.steps.append(record)
+            counters, cuda = sample()
+            if self.leak_check:
+                self._history.observe(
+                    counters, exact=report is not None, found=bool(report and report.leaks)
+                )
+                if self._exact is None and self._history.wants_exact():
+                    self._exact, self._spanned = self._examine(), False
+            tensor_bytes = report.memory["after"]["cpu"]["tensor_bytes"] if report else None
+            row = (
+                step_no,
+                round(now - self._t0, 6),
+                round(now - self._last, 6),
+                counters,
+                tensor_bytes,
+                cuda,
+                _step_audit(),
+            )
+            self._rows.append(row)
             if report is not None and report.leaks:
                 self._add_leaks(report, step_no)
             self._last = time.perf_counter()
-            if self._scope is None:
-                self._open()
         if self.on_step is not None:
-            self.on_step(record)
+            self.on_step(self._record(row))
 
     def _add_leaks(self, report: ScopeReport, step_no: int) -> None:
         for leak in report.leaks:

@@ -56,3 +56,42 @@ def write_result(path: str | None, result: dict[str, Any]) -> None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         Path(path).write_text(json.dumps(result, indent=2) + "\n")
         print(f"wrote {path}")
+
+
+def models() -> dict[str, Any]:
+    """The benchmarked models: the bundled example's, and DESIGN.md's anchor
+    (6 layers, d=512, batch 32x128 tokens; bf16 autocast on GPU)."""
+    from torchwarden.examples.transformer import ExampleConfig
+
+    return {
+        "example": ExampleConfig(),
+        "anchor": ExampleConfig(
+            vocab=1024, seq_len=128, d_model=512, nhead=8, layers=6, dim_ff=2048, batch_size=32
+        ),
+    }
+
+
+def training_step(model: str, device: torch.device) -> Callable[[], torch.Tensor]:
+    """One AdamW training step of ``model`` on a fixed batch; returns the loss."""
+    from torch import nn
+
+    from torchwarden.examples.transformer import SequenceClassifier
+
+    cfg = models()[model]
+    torch.manual_seed(0)
+    net = SequenceClassifier(cfg).to(device)
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-4)
+    loss_fn = nn.CrossEntropyLoss()
+    x = torch.randint(0, cfg.vocab, (cfg.batch_size, cfg.seq_len), device=device)
+    y = torch.randint(0, 2, (cfg.batch_size,), device=device)
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
+
+    def step() -> torch.Tensor:
+        with amp:
+            loss = loss_fn(net(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step

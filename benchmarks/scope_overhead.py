@@ -17,52 +17,30 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import describe_device, summary, timed, write_result
+from _common import describe_device, models, summary, timed, training_step, write_result
 
 import torchwarden
-from torchwarden.examples.transformer import ExampleConfig, SequenceClassifier
-
-MODELS = {
-    # the bundled example's model
-    "example": ExampleConfig(),
-    # DESIGN.md's anchor: 6 layers, d=512, batch 32x128 tokens, bf16 autocast on GPU
-    "anchor": ExampleConfig(
-        vocab=1024, seq_len=128, d_model=512, nhead=8, layers=6, dim_ff=2048, batch_size=32
-    ),
-}
-
-
-def make_step(cfg: ExampleConfig, device: torch.device, leak: list[torch.Tensor] | None) -> Any:
-    torch.manual_seed(0)
-    model = SequenceClassifier(cfg).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    loss_fn = nn.CrossEntropyLoss()
-    x = torch.randint(0, cfg.vocab, (cfg.batch_size, cfg.seq_len), device=device)
-    y = torch.randint(0, 2, (cfg.batch_size,), device=device)
-    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda")
-    state = {"step": 0}
-
-    def step() -> None:
-        with amp:
-            loss = loss_fn(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        state["step"] += 1
-        if leak is not None and state["step"] >= LEAK_FROM:
-            leak.append(loss)  # the planted leak: keeps each step's graph alive
-
-    return step, state
-
 
 LEAK_FROM = 30
 
 
-def overhead(cfg: ExampleConfig, device: torch.device, blocks: int, block: int) -> dict[str, Any]:
-    step, _ = make_step(cfg, device, None)
+def make_step(model: str, device: torch.device, leak: list[torch.Tensor] | None) -> Any:
+    train = training_step(model, device)
+    state = {"step": 0}
+
+    def step() -> None:
+        loss = train()
+        state["step"] += 1
+        if leak is not None and state["step"] >= LEAK_FROM:
+            leak.append(loss)  # the planted leak: each kept loss is one more tensor
+
+    return step, state
+
+
+def overhead(model: str, device: torch.device, blocks: int, block: int) -> dict[str, Any]:
+    step, _ = make_step(model, device, None)
 
     def scoped() -> None:
         with torchwarden.scope("bench-step") as s:
@@ -89,9 +67,9 @@ def overhead(cfg: ExampleConfig, device: torch.device, blocks: int, block: int) 
     }
 
 
-def detection(cfg: ExampleConfig, device: torch.device, steps: int) -> dict[str, Any]:
+def detection(model: str, device: torch.device, steps: int) -> dict[str, Any]:
     leak: list[torch.Tensor] = []
-    step, state = make_step(cfg, device, leak)
+    step, state = make_step(model, device, leak)
     for _ in range(steps):
         with torchwarden.scope("bench-leak") as s:
             step()
@@ -111,20 +89,19 @@ def detection(cfg: ExampleConfig, device: torch.device, steps: int) -> dict[str,
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--model", choices=sorted(MODELS), default="example")
+    parser.add_argument("--model", choices=sorted(models()), default="example")
     parser.add_argument("--blocks", type=int, default=10)
     parser.add_argument("--block", type=int, default=20)
     parser.add_argument("--out")
     args = parser.parse_args()
     device = torch.device(args.device)
-    cfg = MODELS[args.model]
     result: dict[str, Any] = {
         "benchmark": "scope_overhead",
         **describe_device(device),
         "model": args.model,
-        "config": cfg.__dict__,
-        "overhead": overhead(cfg, device, args.blocks, args.block),
-        "detection": detection(cfg, device, LEAK_FROM + 20),
+        "config": models()[args.model].__dict__,
+        "overhead": overhead(args.model, device, args.blocks, args.block),
+        "detection": detection(args.model, device, LEAK_FROM + 20),
     }
     o, d = result["overhead"], result["detection"]
     print(

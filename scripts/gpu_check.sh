@@ -17,7 +17,7 @@ for part in $parts; do
     tests)  timeout 300 $py -m pytest -q -W default -p no:cacheprovider tests/gpu > "$OUT/tests_gpu.txt" 2>&1 ;;
     scope)  { timeout 120 $py benchmarks/scope_overhead.py --device cuda --model anchor --out "$OUT/scope_overhead_anchor.json"
               timeout 120 $py benchmarks/scope_overhead.py --device cuda --model example --out "$OUT/scope_overhead_example.json"; } > "$OUT/scope_overhead.txt" 2>&1 ;;
-    run)    timeout 300 $py benchmarks/run_overhead.py --models example anchor --repeats 3 --steps 200 --out "$OUT/run_overhead.json" > "$OUT/run_overhead.txt" 2>&1 ;;
+    run)    timeout 300 $py benchmarks/run_overhead.py --models example anchor --repeats 8 --steps 300 --out "$OUT/run_overhead.json" > "$OUT/run_overhead.txt" 2>&1 ;;
     data)   { timeout 150 $py benchmarks/data_transfer.py --sweep --out "$OUT/data_transfer.json"
               timeout 200 $py benchmarks/data_prefetch.py --out "$OUT/data_prefetch.json"; } > "$OUT/data.txt" 2>&1 ;;
     doctor) { COLUMNS=160 timeout 200 $py -m torchwarden doctor --json "$OUT/doctor_gpu.json"; echo "doctor rc=$?"

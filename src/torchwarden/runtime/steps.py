@@ -145,7 +145,9 @@ class StepMonitor:
                 self._history.observe(
                     counters, exact=report is not None, found=bool(report and report.leaks)
                 )
-                if self._exact is None and self._history.wants_exact():
+                first = step_no == 1  # steps 2-3 are examined: leaks that start at once
+                if self._exact is None and (first or self._history.wants_exact()):
+                    self._history.scheduled = self._history.scheduled or first
                     self._exact, self._spanned = self._examine(), False
             tensor_bytes = report.memory["after"]["cpu"]["tensor_bytes"] if report else None
             row = (

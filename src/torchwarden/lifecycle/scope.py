@@ -103,11 +103,13 @@ class TensorScope:
                 "Create a new torchwarden.scope() for each block."
             )
         self._state = _State.OPEN
-        caller = user_frame(sys._getframe(1))
-        self._key = self.name or (site_of(caller) or "<scope>")
+        # Walking the stack costs microseconds: only when the scope needs the caller.
+        caller = (
+            user_frame(sys._getframe(1)) if self.name is None or self.mode != "counters" else None
+        )
         if self.name is None:
-            self.name = self._key
-        self._history = history_for(self._key)
+            self.name = site_of(caller) or "<scope>"
+        self._history = history_for(self.name)
         self._exact = self.mode == "exact" or (self.mode == "auto" and self._history.wants_exact())
         self._t0 = time.perf_counter()
         self._before = sample()

@@ -104,9 +104,7 @@ class TensorScope:
             )
         self._state = _State.OPEN
         # Walking the stack costs microseconds: only when the scope needs the caller.
-        caller = (
-            user_frame(sys._getframe(1)) if self.name is None or self.mode != "counters" else None
-        )
+        caller = user_frame(sys._getframe(1)) if self.name is None else None
         if self.name is None:
             self.name = site_of(caller) or "<scope>"
         self._history = history_for(self.name)
@@ -114,6 +112,7 @@ class TensorScope:
         self._t0 = time.perf_counter()
         self._before = sample()
         if self._exact:
+            caller = caller or user_frame(sys._getframe(1))
             self._frame = {"caller": caller, "none": None, "running": RUNNING}[self._results_in]
             self._snapshot()
             recorder.push()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import platform
 import statistics
 import time
@@ -22,6 +23,8 @@ def describe_device(device: torch.device) -> dict[str, Any]:
         "python": platform.python_version(),
         "date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "cpu_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "numpy": _numpy_version(),
     }
     if device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(device)
@@ -29,6 +32,14 @@ def describe_device(device: torch.device) -> dict[str, Any]:
         info["gpu"] = None
         info["cpu"] = platform.processor() or platform.machine()
     return info
+
+
+def _numpy_version() -> str | None:
+    try:
+        import numpy
+    except ImportError:
+        return None
+    return str(numpy.__version__)
 
 
 def timed(fn: Callable[[], Any], device: torch.device) -> float:

@@ -16,10 +16,8 @@ Units: ms = 1e-3 s; MB = 1e6 bytes; GB/s = 1e9 bytes/s.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -29,6 +27,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _common import describe_device
 from torch import nn
 
 from torchwarden.data import DevicePrefetcher
@@ -102,20 +103,6 @@ def loops(
     }  # fmt: skip
 
 
-def environment(dev: torch.device) -> dict[str, Any]:
-    return {
-        "device": str(dev),
-        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def parse() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--batch", type=int, default=4096, help="B")
@@ -155,7 +142,7 @@ def main() -> None:
         for name, run in runs.items():
             times[name].append(per_step(run, args.steps))
     med = {k: statistics.median(v) for k, v in times.items()}
-    report(args, environment(dev), layers, host, med, times)
+    report(args, describe_device(dev), layers, host, med, times)
 
 
 def report(

@@ -12,10 +12,8 @@ measured in the same run. Units: GB/s = 1e9 bytes/s, MB = 1e6 bytes.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +22,10 @@ from typing import Any
 
 import numpy as np
 import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from _common import describe_device
 
 from torchwarden.data import pin_in_place, pinned_empty, to_torch
 
@@ -118,20 +120,6 @@ def sweep_staging(a: np.ndarray[Any, Any], dev: torch.device, repeats: int) -> l
     return sorted(out, key=lambda r: -r["gb_per_s"])
 
 
-def environment(dev: torch.device) -> dict[str, Any]:
-    return {
-        "device": str(dev),
-        "gpu": torch.cuda.get_device_name(dev) if dev.type == "cuda" else None,
-        "torch": torch.__version__,
-        "cuda": torch.version.cuda,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=256.0, help="batch size in MB (1e6 bytes)")
@@ -152,7 +140,7 @@ def main() -> None:
     times = measure(fns, args.repeats, args.warmup)
     medians = {name: statistics.median(t) for name, t in times.items()}
     ref = next(iter(medians.values()))
-    env = environment(dev)
+    env = describe_device(dev)
     print(f"{env['gpu'] or env['device']}, torch {env['torch']}, {a.nbytes / 1e6:.0f} MB float32, "
           f"median of {args.repeats} (GB/s = 1e9 B/s)")  # fmt: skip
     print(f"{'path':56s} {'ms':>8s} {'GB/s':>7s} {'vs pinned':>9s}")

@@ -12,10 +12,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from torchwarden.report.units import format_bytes
 from torchwarden.runtime.gpus import Gpu, GpuListing, GpuProcess, list_gpus
 from torchwarden.runtime.lease import Holder, holders
 from torchwarden.runtime.lease_files import resolve_lease_dir
+from torchwarden.units import format_bytes
 
 __all__ = ["gpus"]
 

@@ -6,15 +6,15 @@ import datetime as dt
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from torchwarden.errors import TorchwardenError
+from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
     from torchwarden.runtime.lease import Holder, Lease
-    from torchwarden.runtime.workload import Workload
 
 
 def _default_out(name: str) -> Path:
@@ -88,25 +88,7 @@ def _default_out(name: str) -> Path:
     is_flag=True,
     help="Count host/device copies and syncs per step, with your code's sites (costs a few us per torch call).",
 )
-def run(
-    script: str | None,
-    args: tuple[str, ...],
-    module: str | None,
-    out: Path | None,
-    name: str | None,
-    gpus: str | None,
-    wait: bool,
-    wait_timeout: float | None,
-    memory_fraction: float | None,
-    nproc_per_node: int | None,
-    nnodes: str,
-    rdzv_endpoint: str | None,
-    max_restarts: int,
-    leak_check: bool,
-    report: bool,
-    progress: bool,
-    audit_transfers: bool,
-) -> None:
+def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: Any) -> None:
     """Run SCRIPT (or -m MODULE, or the bundled example) under governance.
 
     \b
@@ -123,43 +105,38 @@ def run(
         args = (script, *args)
         script = None
     try:
-        code = _run(script, args, module, out, name, gpus, wait, wait_timeout, memory_fraction,
-                    nproc_per_node, nnodes, rdzv_endpoint, max_restarts, leak_check, report, progress,
-                    audit_transfers)  # fmt: skip
+        code = _run(Workload.resolve(script, module, args), opts)
     except TorchwardenError as e:
         click.echo(f"torchwarden run: {e}", err=True)
         sys.exit(2)
     sys.exit(code)
 
 
-def _run(
-    script: str | None, args: tuple[str, ...], module: str | None, out: Path | None, name: str | None,
-    gpus: str | None, wait: bool, wait_timeout: float | None, memory_fraction: float | None,
-    nproc_per_node: int | None, nnodes: str, rdzv_endpoint: str | None, max_restarts: int,
-    leak_check: bool, report: bool, progress: bool, audit_transfers: bool,
-) -> int:  # fmt: skip
+def _run(workload: Workload, opts: dict[str, Any]) -> int:
+    """Take the leases, then run in this process or through torchrun; the exit code."""
     from torchwarden.runtime.runner import RunConfig
-    from torchwarden.runtime.workload import Workload
 
-    workload = Workload.resolve(script, module, args)
-    run_name = name or workload.name
+    name = opts["name"] or workload.name
     config = RunConfig(
-        out_dir=out or _default_out(run_name),
-        name=run_name,
-        leak_check=leak_check,
-        memory_fraction=memory_fraction,
-        progress=progress,
-        report=report,
-        audit_transfers=audit_transfers,
+        out_dir=opts["out"] or _default_out(name),
+        name=name,
+        leak_check=opts["leak_check"],
+        memory_fraction=opts["memory_fraction"],
+        progress=opts["progress"],
+        report=opts["report"],
+        audit_transfers=opts["audit_transfers"],
     )
-    lease = _lease(gpus, wait, wait_timeout, workload) if gpus else None
+    gpus = opts["gpus"]
+    lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
-        if nproc_per_node:
+        if opts["nproc_per_node"]:
             from torchwarden.runtime.launch import LaunchConfig, launch
 
-            launch_cfg = LaunchConfig(nproc_per_node, nnodes, rdzv_endpoint, max_restarts)
+            launch_cfg = LaunchConfig(
+                opts["nproc_per_node"], opts["nnodes"], opts["rdzv_endpoint"], opts["max_restarts"]
+            )
             return launch(workload, config, launch_cfg, env).exit_code
         from torchwarden.runtime.runner import run_in_process
 

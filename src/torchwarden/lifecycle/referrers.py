@@ -231,13 +231,13 @@ def find_holders(
         if chain is not None:
             out[id(t)] = render_chain(chain, walker.modules, walker.running, walker.ipython)
         elif id(t) in walker.bindings:
-            out[id(t)] = _binding_holder(walker, enclosing, t)
+            out[id(t)] = _binding_holder(enclosing, t)
         else:
             out[id(t)] = Holder(UNREACHABLE, "unknown")
     return out
 
 
-def _binding_holder(walker: _Walker, enclosing: Any, target: Any) -> Holder:
+def _binding_holder(enclosing: Any, target: Any) -> Holder:
     frames = [enclosing] if isinstance(enclosing, types.FrameType) else _running_frames()
     try:
         for frame in frames:

@@ -6,21 +6,11 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Leak", "ScopeReport", "StateTensor", "human_bytes"]
+from torchwarden.units import format_bytes
+
+__all__ = ["Leak", "ScopeReport", "StateTensor"]
 
 SCHEMA = "torchwarden.scope/1"
-
-
-def human_bytes(n: int | float | None) -> str:
-    """IEC units: 1 KiB = 1024 bytes."""
-    if n is None:
-        return "-"
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            return f"{int(value)} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"
 
 
 _FIXES = {
@@ -57,13 +47,13 @@ class Leak:
     @property
     def message(self) -> str:
         graph = (
-            f", keeping {human_bytes(self.graph_bytes)} of autograd graph"
+            f", keeping {format_bytes(self.graph_bytes)} of autograd graph"
             if self.retains_graph
             else ""
         )
         shape = "x".join(map(str, self.shape)) or "scalar"
         return (
-            f"{shape} {self.dtype} tensor ({human_bytes(self.nbytes)} on {self.device}) created at "
+            f"{shape} {self.dtype} tensor ({format_bytes(self.nbytes)} on {self.device}) created at "
             f"{self.site} is still held by {self.holder}{graph}"
         )
 
@@ -71,7 +61,7 @@ class Leak:
     def fix(self) -> str:
         fix = _FIXES.get(self.holder_kind, _FIXES["global"]).format(holder=self.holder)
         if self.retains_graph:
-            fix = _GRAPH_FIX.format(graph=human_bytes(self.graph_bytes)) + "; " + fix
+            fix = _GRAPH_FIX.format(graph=format_bytes(self.graph_bytes)) + "; " + fix
         return fix[0].upper() + fix[1:] + "."
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,7 +157,7 @@ class ScopeReport:
         verdict = (
             "ok"
             if self.ok
-            else f"{len(self.leaks)} leaked tensor(s), {human_bytes(self.bytes_leaked)}"
+            else f"{len(self.leaks)} leaked tensor(s), {format_bytes(self.bytes_leaked)}"
         )
         if self.suspect and not self.leaks:
             verdict = "memory grew for several calls in a row; the next call will be examined"
@@ -183,8 +173,8 @@ class ScopeReport:
                     "x".join(map(str, leak.shape)) or "()",
                     leak.dtype,
                     leak.device,
-                    human_bytes(leak.nbytes),
-                    human_bytes(leak.graph_bytes) if leak.retains_graph else "-",
+                    format_bytes(leak.nbytes),
+                    format_bytes(leak.graph_bytes) if leak.retains_graph else "-",
                 )
             console.print(table)
             if len(self.leaks) > max_rows:

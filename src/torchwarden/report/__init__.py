@@ -9,8 +9,8 @@ from torchwarden.report.schema import RUN_SCHEMA as RUN_SCHEMA
 from torchwarden.report.schema import STATUSES as STATUSES
 from torchwarden.report.schema import load_run_record as load_run_record
 from torchwarden.report.schema import validate_run_record as validate_run_record
-from torchwarden.report.units import format_bytes as format_bytes
-from torchwarden.report.units import format_seconds as format_seconds
+from torchwarden.units import format_bytes as format_bytes
+from torchwarden.units import format_seconds as format_seconds
 
 __all__ = [
     "RUN_SCHEMA",

@@ -20,7 +20,7 @@ from torchwarden.errors import ReportError
 from torchwarden.report.charts import memory_section, step_time_section
 from torchwarden.report.schema import validate_run_record
 from torchwarden.report.tables import environment_section, findings_section, ranks_section
-from torchwarden.report.units import format_bytes, format_seconds
+from torchwarden.units import format_bytes, format_seconds
 
 __all__ = ["render_report", "write_report"]
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from html import escape
 from typing import Literal
 
-from torchwarden.report.units import unit_for
+from torchwarden.units import unit_for
 
 __all__ = ["Series", "line_chart"]
 

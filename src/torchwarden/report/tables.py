@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping
 from html import escape
 from typing import Any
 
-from torchwarden.report.units import format_bytes
+from torchwarden.units import format_bytes
 
 __all__ = ["environment_section", "findings_section", "ranks_section", "section"]
 

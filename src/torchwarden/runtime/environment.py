@@ -9,21 +9,9 @@ from typing import Any
 
 import torch
 
+from torchwarden.runtime.gpus import list_gpus
+
 __all__ = ["environment_summary"]
-
-
-def _driver() -> str | None:
-    try:
-        import pynvml
-
-        pynvml.nvmlInit()
-        try:
-            version = pynvml.nvmlSystemGetDriverVersion()
-        finally:
-            pynvml.nvmlShutdown()
-        return version.decode() if isinstance(version, bytes) else str(version)
-    except Exception:  # no NVML, no driver: a CPU machine
-        return None
 
 
 def environment_summary() -> dict[str, Any]:
@@ -39,7 +27,7 @@ def environment_summary() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "driver": _driver() if gpus else None,
+        "driver": list_gpus().driver if gpus else None,  # NVML first
         "gpus": gpus,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

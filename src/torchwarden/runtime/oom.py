@@ -16,10 +16,10 @@ from typing import Any
 import torch
 
 from torchwarden.lifecycle.referrers import find_holders
-from torchwarden.lifecycle.report import human_bytes
 from torchwarden.lifecycle.sites import recorder
 from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 from torchwarden.memory.counters import expandable_segments_enabled
+from torchwarden.units import format_bytes
 
 __all__ = ["OOMForensics"]
 
@@ -47,13 +47,13 @@ def _verdict(requested: int, free: int, cached: int, largest: int) -> tuple[str,
                 "Free long-lived tensors earlier, or lower the batch size.",
             )
         return (
-            f"fragmentation: {human_bytes(cached)} is cached but the largest free block is "
-            f"{human_bytes(largest)}; expandable_segments would let the cache grow in place",
+            f"fragmentation: {format_bytes(cached)} is cached but the largest free block is "
+            f"{format_bytes(largest)}; expandable_segments would let the cache grow in place",
             "Set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True before starting the run.",
         )
     return (
-        f"not enough memory: {human_bytes(requested)} requested, {human_bytes(free)} free on "
-        f"the device and {human_bytes(cached)} cached",
+        f"not enough memory: {format_bytes(requested)} requested, {format_bytes(free)} free on "
+        f"the device and {format_bytes(cached)} cached",
         "Lower the batch size, use activation checkpointing or mixed precision, or free "
         "tensors held from earlier steps (see the largest live tensors).",
     )
@@ -124,7 +124,7 @@ class OOMForensics:
         verdict, fix = _verdict(requested, device_free, cached, largest)
         return {
             "kind": "oom",
-            "message": f"CUDA out of memory on cuda:{device} asking for {human_bytes(requested)}: {verdict}",
+            "message": f"CUDA out of memory on cuda:{device} asking for {format_bytes(requested)}: {verdict}",
             "fix": fix,
             "device": f"cuda:{device}",
             "requested_bytes": int(requested),

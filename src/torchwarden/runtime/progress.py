@@ -11,7 +11,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from torchwarden.report.units import format_bytes
+from torchwarden.units import format_bytes
 
 __all__ = ["Progress", "print_summary"]
 

@@ -11,6 +11,7 @@ import os
 import runpy
 import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -224,6 +225,4 @@ def _start_audit() -> Any:
 
 
 def _main_thread() -> bool:
-    import threading
-
     return threading.current_thread() is threading.main_thread()

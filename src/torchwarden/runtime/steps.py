@@ -1,9 +1,10 @@
 """Step boundaries without code changes, and what each step cost.
 
 A global optimizer step hook marks the end of every training step; loops without an
-optimizer call :func:`torchwarden.step`. Between two boundaries a tensor scope is open
-(``lifecycle``): its counters give the step's memory for free, and when they keep
-growing its exact examination names the leak, its holder and its creation site.
+optimizer call :func:`torchwarden.step`. Each boundary reads the scope engine's cheap
+counters once (C heap, RSS, CUDA allocated): they are the step's memory record and
+feed its trend rule (``lifecycle.trend``). When that rule asks, or after the first step,
+an exact scope is opened to name the leak, its holder and its creation site.
 
 An exact examination spans two steps: loops often store a step's tensor after the
 optimizer step (``history.append(loss)``), so a tensor made in step k is only seen

@@ -1,4 +1,4 @@
-"""Human-readable sizes and durations. Sizes use IEC units: 1 KiB = 1024 bytes, 1 GiB = 2**30.
+"""Human-readable sizes and durations, for every report torchwarden prints (a leaf module). Sizes use IEC units: 1 KiB = 1024 bytes, 1 GiB = 2**30.
 
 IEC, not SI, because the CUDA allocator, ``nvidia-smi`` and ``torch.cuda`` all count in
 powers of two; "80 GB" on an H100's box is 74.5 GiB here, as ``nvidia-smi`` shows it.

@@ -81,7 +81,8 @@ class Finding:
 class LeakFinding(Finding):
     """Tensors held past the step that made them, by one holder, growing.
 
-    ``holder`` is a readable referrer path (``global history[3]``); ``site`` the
+    ``holder`` is a readable referrer path (``global history[3]``) and ``holder_kind``
+    what holds it (``global``, ``local``, ``closure``, ``state``, ...); ``site`` the
     user's ``path/to/file.py:LINE`` that created the tensor, ``library_site`` the
     library frame that did the allocating when it was not the user's own line.
     ``nbytes`` is what dropping the holder would free (views counted once) and
@@ -93,6 +94,7 @@ class LeakFinding(Finding):
     KINDS: ClassVar[tuple[str, ...]] = ("leak",)
     kind: str = "leak"
     holder: str
+    holder_kind: str = ""
     site: str | None = None
     library_site: str | None = None
     nbytes: int = 0

@@ -1,30 +1,40 @@
-"""The exact examination at the end of a scope: census, classification, holders, graphs."""
+"""The exact examination at the end of a scope: census, classification, holders, graphs.
+
+It compares the heap with the :class:`~torchwarden.lifecycle.snapshot.ScopeSnapshot`
+the scope took when it opened, and knows nothing else of the scope.
+"""
 
 from __future__ import annotations
 
 import gc
 import time
 import weakref
-from typing import TYPE_CHECKING
+from collections.abc import Collection
 
 import torch
 
+from torchwarden.findings import LeakFinding
+from torchwarden.frames import Site
 from torchwarden.lifecycle.graph import GraphRetention, graph_retention
-from torchwarden.lifecycle.referrers import Holder, find_holders
-from torchwarden.lifecycle.report import Leak, ScopeReport, StateTensor
+from torchwarden.lifecycle.holder import Holder
+from torchwarden.lifecycle.leaks import leak_finding
+from torchwarden.lifecycle.referrers import find_holders
+from torchwarden.lifecycle.report import ScopeReport, StateTensor
 from torchwarden.lifecycle.sites import recorder
+from torchwarden.lifecycle.snapshot import ScopeSnapshot
 from torchwarden.lifecycle.trend import sample
 from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
-
-if TYPE_CHECKING:
-    from torchwarden.lifecycle.scope import TensorScope
 
 __all__ = ["examine"]
 
 MAX_EXAMINED = 256  # holder walks beyond this many tensors add little and cost a lot
+_NOT_RECORDED = Site("<unknown: not created by a torch call on this thread>")
+Examined = tuple[torch.Tensor, LeakFinding, GraphRetention]
 
 
-def _new_tensors(s: TensorScope) -> tuple[list[weakref.ref[torch.Tensor]], set[int], int]:
+def _new_tensors(
+    snap: ScopeSnapshot, kept: Collection[int]
+) -> tuple[list[weakref.ref[torch.Tensor]], set[int], int]:
     """Weak refs to tensors created in the block, ids of parameter grads, CPU tensor bytes."""
     post = live_tensors()
     try:
@@ -37,18 +47,11 @@ def _new_tensors(s: TensorScope) -> tuple[list[weakref.ref[torch.Tensor]], set[i
                 cpu_storages.setdefault(key, storage_nbytes(t))
             if t.is_leaf and t.requires_grad and t.grad is not None:
                 grads.add(id(t.grad))
-            ref = s._pre.get(id(t))
-            if (ref is None or ref() is not t) and id(t) not in s._kept:
+            if not snap.existed(t) and id(t) not in kept:
                 new.append(weakref.ref(t))
         return new, grads, sum(cpu_storages.values())
     finally:
         del post
-
-
-def _views_old_storage(t: torch.Tensor, s: TensorScope) -> bool:
-    key = storage_key(t)
-    ref = None if key is None else s._pre_storages.get(key)
-    return ref is not None and ref() is not None
 
 
 def _state(t: torch.Tensor, what: str, holder: str) -> StateTensor:
@@ -62,22 +65,20 @@ def _state(t: torch.Tensor, what: str, holder: str) -> StateTensor:
     )
 
 
-def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> Leak:
-    return Leak(
-        site=recorder.site(t) or "<unknown: not created by a torch call on this thread>",
+def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> LeakFinding:
+    return leak_finding(
+        site=recorder.where(t) or _NOT_RECORDED,
         holder=holder.path,
         holder_kind=holder.kind,
         shape=tuple(t.shape),
         dtype=str(t.dtype).removeprefix("torch."),
         device=str(t.device),
         nbytes=storage_nbytes(t),
-        retains_graph=graph.retains_graph,
-        graph_bytes=graph.bytes,
-        graph_nodes=graph.nodes,
+        graph=graph,
     )
 
 
-def _bytes_leaked(leaks: list[tuple[torch.Tensor, Leak, GraphRetention]]) -> int:
+def _bytes_leaked(leaks: list[Examined]) -> int:
     """Storage bytes of the leaked tensors and of their graphs, each storage once."""
     sizes: dict[tuple[str, int], int] = {}
     for t, leak, graph in leaks:
@@ -89,13 +90,13 @@ def _bytes_leaked(leaks: list[tuple[torch.Tensor, Leak, GraphRetention]]) -> int
 
 
 def _sort_out(
-    s: TensorScope, candidates: list[torch.Tensor]
-) -> tuple[list[tuple[torch.Tensor, Leak, GraphRetention]], list[StateTensor], int]:
+    snap: ScopeSnapshot, candidates: list[torch.Tensor]
+) -> tuple[list[Examined], list[StateTensor], int]:
     """Leaks, state held by modules and optimizers, and how many were the block's results."""
     if not candidates:
         return [], [], 0
-    holders = find_holders(candidates, exclude=[candidates], enclosing=s._frame)
-    leaks: list[tuple[torch.Tensor, Leak, GraphRetention]] = []
+    holders = find_holders(candidates, exclude=[candidates], enclosing=snap.enclosing)
+    leaks: list[Examined] = []
     state: list[StateTensor] = []
     results = 0
     graphs = {id(t): graph_retention(t) for t in candidates}
@@ -118,15 +119,21 @@ def _sort_out(
     return leaks, state, results
 
 
-def examine(s: TensorScope, exception: str | None) -> ScopeReport:
-    """Compare the heap with the snapshot taken at entry; classify what is new and alive."""
+def examine(
+    snap: ScopeSnapshot, *, kept: Collection[int] = (), exception: str | None = None
+) -> ScopeReport:
+    """Compare the heap with ``snap``; classify what is new and alive.
+
+    ``kept`` holds the ids of tensors the block meant to hand out (``scope.keep``);
+    ``exception`` names the exception that ended the block, if one did.
+    """
     after = sample()
-    refs, grads, cpu_bytes = _new_tensors(s)
+    refs, grads, cpu_bytes = _new_tensors(snap, kept)
     if refs:
         gc.collect(1)  # young reference cycles (tracebacks, closures) are garbage, not leaks
     candidates: list[torch.Tensor] = []
     state: list[StateTensor] = []
-    outputs = len(s._kept)
+    outputs = len(kept)
     for ref in refs:
         t = ref()
         if t is None:
@@ -135,22 +142,22 @@ def examine(s: TensorScope, exception: str | None) -> ScopeReport:
             state.append(_state(t, "parameter", "module parameter"))
         elif id(t) in grads:
             state.append(_state(t, "grad", "parameter .grad"))
-        elif _views_old_storage(t, s):
+        elif snap.shares_old_storage(t):
             outputs += 1  # a view of a tensor that existed before pins no new memory
         elif len(candidates) < MAX_EXAMINED:
             candidates.append(t)
     del refs
-    leaks, held_state, results = _sort_out(s, candidates)
+    leaks, held_state, results = _sort_out(snap, candidates)
     del candidates
     return ScopeReport(
-        name=str(s.name),
+        name=snap.name,
         mode="exact",
         leaks=[leak for _, leak, _ in leaks],
         state=state + held_state,
         outputs=outputs + results,
-        samples=(s._before, after),
+        samples=(snap.before, after),
         tensor_bytes_after=cpu_bytes,
-        duration_s=time.perf_counter() - s._t0,
+        duration_s=time.perf_counter() - snap.started,
         bytes_leaked=_bytes_leaked(leaks),
         exception=exception,
     )

@@ -28,8 +28,8 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     from torchwarden.lifecycle.scope import TensorScope
 
     allow = int(marker.kwargs.get("allow", 0))
-    s = TensorScope(f"test {item.nodeid}", mode="exact")
-    s._results_in = "none"  # the test function's locals are gone when it returns
+    # the test function's locals are gone when it returns: nothing binds its results
+    s = TensorScope(f"test {item.nodeid}", mode="exact", results="returned")
     with s:
         result = yield
     if len(s.report.leaks) > allow:

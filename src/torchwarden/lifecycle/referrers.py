@@ -13,46 +13,20 @@ import gc
 import sys
 import types
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
-from torchwarden.lifecycle.sites import is_internal
+from torchwarden.frames import classify
+from torchwarden.lifecycle.holder import CO_OPTIMIZED, RUNNING, UNREACHABLE, Holder, frame_locals
+from torchwarden.lifecycle.render import render_chain
 
-__all__ = ["RUNNING", "UNREACHABLE", "Holder", "find_holders"]
+__all__ = ["find_holders"]
 
 MAX_DEPTH = 12
-RUNNING: Any = object()  # `enclosing` sentinel: every running frame
-UNREACHABLE = "no Python referrer: held from C++ (an autograd graph, a hook, an extension)"
+_MACHINERY = ("torch", "torchwarden", "plumbing")  # frames that hold nothing of the user's
 
 
-@dataclass(frozen=True)
-class Holder:
-    """A readable path to a tensor, and what kind of thing holds it."""
-
-    path: str
-    kind: str  # global, local, closure, default, generator, state, ipython, unknown
-    frame_binding: str | None = None  # set when the path is one name in the given frame
-
-    def __str__(self) -> str:
-        return self.path
-
-
-_CO_OPTIMIZED = 0x0001
-_SNAPSHOT_LOCALS = sys.version_info < (3, 13)  # PEP 667 made f_locals a live view
-
-
-def frame_locals(frame: types.FrameType) -> dict[str, Any]:
-    """A copy of a frame's local variables that leaves no reference behind.
-
-    Before Python 3.13, reading ``f_locals`` of a function frame caches a snapshot dict
-    on the frame, which would keep every local alive until the function returns, even
-    after the user's ``del x``. The cache is emptied once copied.
-    """
-    ns = frame.f_locals
-    copy = dict(ns)
-    if _SNAPSHOT_LOCALS and frame.f_code.co_flags & _CO_OPTIMIZED and ns is not frame.f_globals:
-        ns.clear()
-    return copy
+def _machinery(filename: str) -> bool:
+    return classify(filename) in _MACHINERY
 
 
 def _running_frames() -> list[types.FrameType]:
@@ -69,7 +43,7 @@ def _running_frames() -> list[types.FrameType]:
         for top in current.values():
             f: types.FrameType | None = top
             while f is not None:
-                if not is_internal(f.f_code.co_filename):
+                if not _machinery(f.f_code.co_filename):
                     frames.append(f)
                 f = f.f_back
     finally:
@@ -117,7 +91,7 @@ class _Walker:
         # to the interpreter, not to a heap object), so they are added as edges here.
         self.frame_edges: dict[int, list[types.FrameType]] = {}
         for f in frames:
-            if not f.f_code.co_flags & _CO_OPTIMIZED:
+            if not f.f_code.co_flags & CO_OPTIMIZED:
                 continue
             for value in frame_locals(f).values():
                 self.frame_edges.setdefault(id(value), []).append(f)
@@ -143,7 +117,7 @@ class _Walker:
             return True
         if type(obj).__module__.startswith("IPython."):
             return True  # the shell's machinery; its user namespace (Out, _) is what users see
-        return isinstance(obj, types.FrameType) and is_internal(obj.f_code.co_filename)
+        return isinstance(obj, types.FrameType) and _machinery(obj.f_code.co_filename)
 
     def _is_enclosing(self, obj: Any) -> bool:
         if self.enclosing is RUNNING:
@@ -221,8 +195,6 @@ def find_holders(
     targets: list[Any], *, exclude: Iterable[Any] = (), enclosing: Any | None = None
 ) -> dict[int, Holder]:
     """Map ``id(target)`` to its :class:`Holder`; targets with no path get ``unknown``."""
-    from torchwarden.lifecycle.render import render_chain
-
     walker = _Walker(targets, exclude, enclosing)
     chains = walker.walk()
     out: dict[int, Holder] = {}

@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from torchwarden.lifecycle.referrers import Holder, frame_locals
+from torchwarden.lifecycle.holder import Holder, frame_locals
 
 __all__ = ["render_chain"]
 

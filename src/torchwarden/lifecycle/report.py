@@ -1,4 +1,8 @@
-"""What a scope found: leaks, state, memory, rendered as a table or JSON."""
+"""What a scope found: leaks, state, memory, rendered as a table or JSON.
+
+Leaks are :class:`~torchwarden.findings.LeakFinding` s (phrased by ``leaks.py``), the
+same objects ``torchwarden run`` writes to ``run.json``.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,7 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
+from torchwarden.findings import LeakFinding
 from torchwarden.units import format_bytes
 
 __all__ = ["Leak", "ScopeReport", "StateTensor"]
@@ -13,72 +18,7 @@ __all__ = ["Leak", "ScopeReport", "StateTensor"]
 SCHEMA = "torchwarden.scope/1"
 
 
-_FIXES = {
-    "global": "drop it from {holder} when done, or store a detached copy (t.detach(), t.item() for a scalar)",
-    "module": "drop it from {holder} when done, or store a detached copy (t.detach(), t.item() for a scalar)",
-    "local": "the variable outlives the block: `del` it, or keep it on purpose with scope.keep(t)",
-    "closure": "the function captures the tensor; pass it as an argument or clear the captured variable",
-    "default": "a mutable default argument lives as long as the function: default to None and create the container inside",
-    "generator": "the suspended generator keeps its locals: exhaust it, call .close(), or drop the generator",
-    "ipython": "IPython's output cache keeps every displayed result: end the cell with `;`, or run %reset -f out",
-    "unknown": "no Python object holds it; look for autograd graphs, hooks or C++ caches that still use it",
-}
-_GRAPH_FIX = (
-    "it also keeps its autograd graph ({graph}) alive: store loss.detach() or loss.item(), "
-    "or compute it under torch.no_grad()"
-)
-
-
-@dataclass(frozen=True)
-class Leak:
-    """A tensor created inside a scope and still alive after it, with who holds it."""
-
-    site: str
-    holder: str
-    holder_kind: str
-    shape: tuple[int, ...]
-    dtype: str
-    device: str
-    nbytes: int
-    retains_graph: bool
-    graph_bytes: int
-    graph_nodes: int = 0
-
-    @property
-    def message(self) -> str:
-        graph = (
-            f", keeping {format_bytes(self.graph_bytes)} of autograd graph"
-            if self.retains_graph
-            else ""
-        )
-        shape = "x".join(map(str, self.shape)) or "scalar"
-        return (
-            f"{shape} {self.dtype} tensor ({format_bytes(self.nbytes)} on {self.device}) created at "
-            f"{self.site} is still held by {self.holder}{graph}"
-        )
-
-    @property
-    def fix(self) -> str:
-        fix = _FIXES.get(self.holder_kind, _FIXES["global"]).format(holder=self.holder)
-        if self.retains_graph:
-            fix = _GRAPH_FIX.format(graph=format_bytes(self.graph_bytes)) + "; " + fix
-        return fix[0].upper() + fix[1:] + "."
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "kind": "leak",
-            "message": self.message,
-            "fix": self.fix,
-            "holder": self.holder,
-            "site": self.site,
-            "nbytes": self.nbytes,
-            "device": self.device,
-            "shape": list(self.shape),
-            "dtype": self.dtype,
-            "retains_graph": self.retains_graph,
-            "graph_bytes": self.graph_bytes,
-            "graph_nodes": self.graph_nodes,
-        }
+Leak = LeakFinding  # the name this package exported before findings were one type
 
 
 @dataclass(frozen=True)
@@ -107,7 +47,7 @@ class ScopeReport:
 
     name: str
     mode: str
-    leaks: list[Leak] = field(default_factory=list)
+    leaks: list[LeakFinding] = field(default_factory=list)
     state: list[StateTensor] = field(default_factory=list)
     outputs: int = 0
     # before/after samples, turned into the ``memory`` mapping only when someone asks
@@ -168,7 +108,7 @@ class ScopeReport:
                 table.add_column(col, overflow="fold")
             for leak in self.leaks[:max_rows]:
                 table.add_row(
-                    leak.site,
+                    leak.site or "<unknown>",
                     leak.holder,
                     "x".join(map(str, leak.shape)) or "()",
                     leak.dtype,

@@ -1,6 +1,7 @@
 """``torchwarden.scope()``: which tensors created in a block outlive it, and why.
 
-Lifecycle: NEW -> OPEN -> CLOSED. A scope is entered once; ``report`` exists once it
+Lifecycle: NEW -> OPEN -> CLOSED. A scope is opened once (``with``, or :meth:`open`)
+and closed once (the end of the ``with``, or :meth:`close`); ``report`` exists once it
 is closed, also when the block raised.
 
 Cost model. The first call of a scope (by name, or by the line of the ``with``) is
@@ -23,16 +24,21 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 import torch
 
 from torchwarden.errors import ScopeError, TensorLeakError
+from torchwarden.frames import site_of, user_frame
 from torchwarden.lifecycle.examine import examine
-from torchwarden.lifecycle.referrers import RUNNING
+from torchwarden.lifecycle.holder import RUNNING
 from torchwarden.lifecycle.report import ScopeReport
-from torchwarden.lifecycle.sites import recorder, site_of, user_frame
-from torchwarden.lifecycle.trend import history_for, sample
-from torchwarden.memory.census import live_tensors, storage_key
+from torchwarden.lifecycle.sites import recorder
+from torchwarden.lifecycle.snapshot import ScopeSnapshot, take_snapshot
+from torchwarden.lifecycle.trend import History, history_for, sample
 
-__all__ = ["TensorScope", "scope", "scoped"]
+__all__ = ["Mode", "Results", "TensorScope", "scope", "scoped"]
 
 Mode = Literal["auto", "exact", "counters"]
+# Where the block's results are bound, so they are not reported as leaks: "caller" (names
+# in the frame of the `with` statement), "returned" (handed back by a function: no frame
+# binds them), "running" (names in any running frame: a step seen from a hook inside it).
+Results = Literal["caller", "returned", "running"]
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -54,32 +60,47 @@ def _tensors_within(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
             yield from _tensors_within(item, depth - 1)
 
 
-class TensorScope:
-    """Context manager that reports tensors created inside a block and still alive after it.
+def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
+    if value not in allowed:
+        options = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
+        raise ValueError(f"scope {name} must be {options}, got {value!r}")
 
-    Use :func:`torchwarden.scope` to make one. ``keep(t)`` marks a tensor the block
-    means to hand out; ``report`` holds the :class:`ScopeReport` after exit.
+
+class TensorScope:
+    """Reports tensors created inside a block and still alive after it.
+
+    Use :func:`torchwarden.scope` to make one, as a context manager; code that cannot
+    wrap a block in ``with`` (a step hook) calls :meth:`open` and :meth:`close`.
+    ``keep(t)`` marks a tensor the block means to hand out; ``report`` holds the
+    :class:`ScopeReport` once closed.
     """
 
     def __init__(
-        self, name: str | None = None, *, strict: bool = False, mode: Mode = "auto"
+        self,
+        name: str | None = None,
+        *,
+        strict: bool = False,
+        mode: Mode = "auto",
+        results: Results = "caller",
     ) -> None:
-        if mode not in ("auto", "exact", "counters"):
-            raise ValueError(f"scope mode must be 'auto', 'exact' or 'counters', got {mode!r}")
+        _check("mode", mode, ("auto", "exact", "counters"))
+        _check("results", results, ("caller", "returned", "running"))
         self.name = name
         self.strict = strict
         self.mode: Mode = mode
+        self.results: Results = results
         self._state = _State.NEW
         self._report: ScopeReport | None = None
         self._kept: dict[int, weakref.ref[torch.Tensor]] = {}
-        self._exact = False
-        self._frame: Any = None
-        # Where the block's results are bound: "caller" (the `with` statement's frame),
-        # "none" (a decorated function: its frame is gone), "running" (every running
-        # frame: a step of a loop, seen from a hook inside it).
-        self._results_in = "caller"
+        self._snapshot: ScopeSnapshot | None = None
+        self._history = History()
 
     # -- lifecycle ---------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """``new``, ``open`` or ``closed``."""
+        return self._state.value
+
     @property
     def report(self) -> ScopeReport:
         if self._report is None:
@@ -96,7 +117,8 @@ class TensorScope:
                 self._kept[id(t)] = weakref.ref(t)
         return tensors[0] if len(tensors) == 1 else tensors
 
-    def __enter__(self) -> TensorScope:
+    def open(self) -> TensorScope:
+        """Start the block: read the counters and, when this call is exact, take a census."""
         if self._state is not _State.NEW:
             raise ScopeError(
                 f"scope {self.name!r} was already entered; a scope reports on one block. "
@@ -106,58 +128,66 @@ class TensorScope:
         # Walking the stack costs microseconds: only when the scope needs the caller.
         caller = user_frame(sys._getframe(1)) if self.name is None else None
         if self.name is None:
-            self.name = site_of(caller) or "<scope>"
+            self.name = site_of(caller).user or "<scope>"
         self._history = history_for(self.name)
-        self._exact = self.mode == "exact" or (self.mode == "auto" and self._history.wants_exact())
-        self._t0 = time.perf_counter()
-        self._before = sample()
-        if self._exact:
-            caller = caller or user_frame(sys._getframe(1))
-            self._frame = {"caller": caller, "none": None, "running": RUNNING}[self._results_in]
-            self._snapshot()
+        exact = self.mode == "exact" or (self.mode == "auto" and self._history.wants_exact())
+        enclosing: Any = None
+        if exact and self.results == "caller":
+            enclosing = caller or user_frame(sys._getframe(1))
+        elif exact and self.results == "running":
+            enclosing = RUNNING
+        self._snapshot = take_snapshot(self.name, exact=exact, enclosing=enclosing)
+        if exact:
             recorder.push()
         return self
 
-    def _snapshot(self) -> None:
-        pre = live_tensors()
-        self._pre = {id(t): weakref.ref(t) for t in pre}
-        self._pre_storages: dict[tuple[str, int], weakref.ref[torch.Tensor]] = {}
-        for t in pre:
-            key = storage_key(t)
-            if key is not None:
-                self._pre_storages.setdefault(key, weakref.ref(t))
-        del pre
+    def close(self, error: BaseException | type[BaseException] | None = None) -> ScopeReport:
+        """End the block and examine it; returns the report (also kept as ``report``).
 
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
+        ``error`` is the exception that ended the block, if one did: the report names
+        its type. A ``strict`` scope whose block ended normally raises
+        :class:`~torchwarden.TensorLeakError` when something leaked.
+        """
+        snapshot, self._snapshot = self._snapshot, None
+        if self._state is not _State.OPEN or snapshot is None:
+            raise ScopeError(
+                f"scope {self.name!r} is {self._state.value}: close() ends an open scope, "
+                "once. Call open() first, or use the scope as a `with` block."
+            )
+        exception = None if error is None else _type_name(error)
         try:
-            self._report = self._close(exc_type)
+            self._report = self._finish(snapshot, exception)
         finally:
             self._state = _State.CLOSED
-            self._frame = None
-        if self.strict and exc_type is None and self._report.leaks:
+            snapshot.release()
+        if self.strict and error is None and self._report.leaks:
             raise TensorLeakError(self._report)
+        return self._report
+
+    def __enter__(self) -> TensorScope:
+        return self.open()
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Literal[False]:
+        self.close(exc if exc is not None else exc_type)
         return False
 
-    def _close(self, exc_type: Any) -> ScopeReport:
-        exception = None if exc_type is None else exc_type.__name__
-        if not self._exact:
+    def _finish(self, snapshot: ScopeSnapshot, exception: str | None) -> ScopeReport:
+        if not snapshot.exact:
             after = sample()
             suspect = self._history.observe(after[0], exact=False, found=False)
             return ScopeReport(
-                name=str(self.name),
+                name=snapshot.name,
                 mode="counters",
                 suspect=suspect,
                 exception=exception,
-                duration_s=time.perf_counter() - self._t0,
-                samples=(self._before, after),
+                duration_s=time.perf_counter() - snapshot.started,
+                samples=(snapshot.before, after),
             )
         recorder.pop()
         try:
-            report = examine(self, exception)
+            report = examine(snapshot, kept=self._kept.keys(), exception=exception)
         finally:
             recorder.release()
-            self._pre = {}
-            self._pre_storages = {}
         self._history.observe(sample()[0], exact=True, found=bool(report.leaks))
         return report
 
@@ -167,7 +197,13 @@ class TensorScope:
         return scoped(name=self.name, strict=self.strict, mode=self.mode)(fn)
 
 
-def scope(name: str | None = None, *, strict: bool = False, mode: Mode = "auto") -> TensorScope:
+def scope(
+    name: str | None = None,
+    *,
+    strict: bool = False,
+    mode: Mode = "auto",
+    results: Results = "caller",
+) -> TensorScope:
     """Report every tensor created inside the block that outlives it.
 
     >>> import torch, torchwarden
@@ -181,8 +217,11 @@ def scope(name: str | None = None, *, strict: bool = False, mode: Mode = "auto")
         name: identifies the scope across calls (default: the line of the ``with``).
         strict: raise :class:`~torchwarden.TensorLeakError` when the block leaks.
         mode: ``auto`` (exact on first use and when counters grow), ``exact``, ``counters``.
+        results: where the block's results are bound (they are not leaks): ``caller``
+            (names where the ``with`` runs), ``returned`` (nothing binds them: a
+            function returns them), ``running`` (names in any running frame).
     """
-    return TensorScope(name, strict=strict, mode=mode)
+    return TensorScope(name, strict=strict, mode=mode, results=results)
 
 
 @overload
@@ -209,18 +248,25 @@ def scoped(
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            s = TensorScope(key, strict=strict, mode=mode)
-            s._results_in = "none"
+            s = TensorScope(key, strict=strict, mode=mode, results="returned").open()
             try:
-                with s:
-                    result = func(*args, **kwargs)
-                    s.keep(result)
-                    return result
-            finally:
-                if s._report is not None:
-                    wrapper.last_report = s._report  # type: ignore[attr-defined]
+                result = func(*args, **kwargs)
+            except BaseException as e:
+                wrapper.last_report = s.close(e)  # type: ignore[attr-defined]
+                raise
+            s.keep(result)
+            try:
+                wrapper.last_report = s.close()  # type: ignore[attr-defined]
+            except TensorLeakError as e:
+                wrapper.last_report = e.report  # type: ignore[attr-defined]
+                raise
+            return result
 
         wrapper.last_report = None  # type: ignore[attr-defined]
         return wrapper
 
     return decorate(fn) if fn is not None else decorate
+
+
+def _type_name(error: BaseException | type[BaseException]) -> str:
+    return (error if isinstance(error, type) else type(error)).__name__

@@ -1,66 +1,28 @@
-"""Where tensors are created: the first frame of the user's own code.
+"""Where tensors are created: the user's line, and the library's when one did the work.
 
 While an exact scope is open, a ``TorchFunctionMode`` notes each tensor a torch call
-returns, with the ``file.py:LINE`` of the innermost frame outside torch and
-torchwarden. The mode is pushed only for exact scopes: it costs a few microseconds a
-call, too much to leave on for every step.
+returns, with its :class:`~torchwarden.frames.Site`: the user's ``file.py:LINE`` and,
+when the call came from an installed library, that library's line too. Which frame
+is the user's is decided by :mod:`torchwarden.frames`. The mode is pushed only for
+exact scopes: it costs a few microseconds a call, too much to leave on every step.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import weakref
 from collections.abc import Callable, Iterator
-from types import FrameType
 from typing import Any
 
 import torch
 from torch.overrides import TorchFunctionMode
 
-__all__ = ["CreationRecorder", "format_site", "recorder", "user_frame"]
+from torchwarden.frames import Site, site_of
 
-_TORCH_DIR = os.path.dirname(torch.__file__) + os.sep
-_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
-_EXAMPLES_DIR = _OWN_DIR + "examples" + os.sep  # the bundled workloads are user code
-# Frames of these files are plumbing, never the user's line.
-_PLUMBING_FILES = {"contextlib.py", "threading.py", "functools.py"}
-_internal_cache: dict[str, bool] = {}
+__all__ = ["UNKNOWN_SITE", "CreationRecorder", "recorder"]
 
-
-def is_internal(filename: str) -> bool:
-    """True for frames of torch, torchwarden, and stdlib plumbing (context managers)."""
-    verdict = _internal_cache.get(filename)
-    if verdict is None:
-        verdict = (
-            (filename.startswith((_TORCH_DIR, _OWN_DIR)) and not filename.startswith(_EXAMPLES_DIR))
-            or filename.startswith("<frozen")
-            or (os.path.basename(filename) in _PLUMBING_FILES and "site-packages" not in filename)
-        )
-        _internal_cache[filename] = verdict
-    return verdict
-
-
-def user_frame(frame: FrameType | None) -> FrameType | None:
-    """The innermost frame at or above ``frame`` that belongs to the user's code."""
-    while frame is not None and is_internal(frame.f_code.co_filename):
-        frame = frame.f_back
-    return frame
-
-
-def format_site(filename: str, lineno: int) -> str:
-    """``path/to/file.py:LINE``, relative to the working directory when inside it."""
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:  # another drive on Windows
-        rel = filename
-    return f"{filename if rel.startswith('..') else rel}:{lineno}"
-
-
-def site_of(frame: FrameType | None) -> str | None:
-    f = user_frame(frame)
-    return None if f is None else format_site(f.f_code.co_filename, f.f_lineno)
+UNKNOWN_SITE = Site("<unknown>")  # made by a torch call with no user or library frame above
 
 
 def _tensors_in(out: Any) -> Iterator[torch.Tensor]:
@@ -70,6 +32,14 @@ def _tensors_in(out: Any) -> Iterator[torch.Tensor]:
         for item in out:
             if isinstance(item, torch.Tensor):
                 yield item
+
+
+def _creation_site(frame: Any) -> Site:
+    found = site_of(frame)
+    if found.user is None:
+        # no user frame (a library's own thread): the library's line is the best answer
+        return Site(found.library) if found.library is not None else UNKNOWN_SITE
+    return found
 
 
 class _RecordingMode(TorchFunctionMode):
@@ -90,14 +60,14 @@ class _RecordingMode(TorchFunctionMode):
 
 
 class CreationRecorder:
-    """Maps live tensors to the user's line that created them.
+    """Maps live tensors to the :class:`~torchwarden.frames.Site` that created them.
 
     Entries hold weak references only, so recording never extends a tensor's life.
     Shared by every exact scope of the process; each thread pushes its own mode.
     """
 
     def __init__(self) -> None:
-        self._sites: dict[int, tuple[weakref.ref[torch.Tensor], str]] = {}
+        self._sites: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
         self._lock = threading.Lock()
         self._local = threading.local()
         self._users = 0
@@ -105,18 +75,24 @@ class CreationRecorder:
     def _note(self, out: Any) -> None:
         if not self._users:
             return  # a thread's mode outlived the scopes that wanted it
-        site: str | None = None
+        site: Site | None = None
         for t in _tensors_in(out):
             entry = self._sites.get(id(t))
             if entry is not None and entry[0]() is t:
                 continue  # in-place ops return their input: keep the first site
             if site is None:
-                site = site_of(sys._getframe(2)) or "<unknown>"
+                site = _creation_site(sys._getframe(2))
             self._sites[id(t)] = (weakref.ref(t), site)
 
-    def site(self, t: torch.Tensor) -> str | None:
+    def where(self, t: torch.Tensor) -> Site | None:
+        """Where ``t`` was created, if a torch call made it while an exact scope was open."""
         entry = self._sites.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
+
+    def site(self, t: torch.Tensor) -> str | None:
+        """The user's ``file.py:LINE`` that created ``t`` (see :meth:`where`)."""
+        found = self.where(t)
+        return None if found is None else found.user
 
     def _thread_started(self, frame: Any, event: str, arg: Any) -> None:
         # Runs once in each thread started while an exact scope is open.

@@ -2,7 +2,7 @@
 
 A scope called every step reads three counters at exit: C heap bytes in use (see
 ``memory/heap.py``; a leaked CPU tensor moves it by hundreds of bytes), process RSS,
-and CUDA bytes allocated. Each scope first learns its usual growth per call: the
+and CUDA bytes allocated (``memory/counters.py``, the one reader of the allocator). Each scope first learns its usual growth per call: the
 median delta over ``LEARN`` calls. After learning, one
 exact examination closes the warm-up blind spot; from then on, growth above the
 usual for ``need`` calls in a row arms an exact examination of the next call. A false
@@ -15,12 +15,10 @@ import statistics
 import threading
 from dataclasses import dataclass, field
 
-import torch
-
-from torchwarden.memory.counters import cpu_rss
+from torchwarden.memory.counters import allocator_triples, cpu_rss
 from torchwarden.memory.heap import heap_in_use
 
-__all__ = ["Counters", "History", "Sample", "cuda_triples", "history_for", "memory_dict", "sample"]
+__all__ = ["Counters", "History", "Sample", "history_for", "memory_dict", "sample"]
 
 START_NEED = 3
 MAX_NEED = 6
@@ -32,28 +30,12 @@ MARGIN = (128, 64 * 1024, 0)
 Counters = tuple[int, int, int]  # C heap bytes in use, RSS bytes, CUDA bytes allocated
 
 
-def cuda_triples() -> tuple[tuple[int, int, int], ...]:
-    """(allocated, reserved, peak allocated) per initialised CUDA device, as plain tuples.
-
-    The per-step path keeps these rather than dicts: tuples of ints are untracked by the
-    garbage collector, so a long run's step records do not make collections slower.
-    """
-    if not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
-        return ()
-    out = []
-    for i in range(torch.cuda.device_count()):
-        s = torch.cuda.memory_stats_as_nested_dict(i)
-        a, r = s["allocated_bytes"]["all"], s["reserved_bytes"]["all"]
-        out.append((int(a["current"]), int(r["current"]), int(a["peak"])))
-    return tuple(out)
-
-
 Sample = tuple[Counters, tuple[tuple[int, int, int], ...]]
 
 
 def sample() -> Sample:
     """The counters and the per-device CUDA triples, read once."""
-    cuda = cuda_triples()
+    cuda = allocator_triples()
     return (heap_in_use(), cpu_rss(), sum(c[0] for c in cuda)), cuda
 
 
@@ -81,6 +63,14 @@ class History:
 
     def wants_exact(self) -> bool:
         return self.calls == 0 or self.armed
+
+    def schedule(self) -> None:
+        """Ask for an exact examination next, as a planned look rather than an alarm.
+
+        A planned examination's verdict leaves the evidence the rule wants as it was:
+        finding nothing is not a false alarm.
+        """
+        self.armed = self.scheduled = True
 
     def observe(self, counters: Counters, *, exact: bool, found: bool) -> bool:
         """Record one call's exit counters; True when growth is now suspected."""

@@ -5,6 +5,7 @@ from torchwarden.memory.census import unique_storage_bytes as unique_storage_byt
 from torchwarden.memory.counters import CPUMemory as CPUMemory
 from torchwarden.memory.counters import CUDAMemory as CUDAMemory
 from torchwarden.memory.counters import cpu_rss as cpu_rss
+from torchwarden.memory.counters import device_stats as device_stats
 from torchwarden.memory.counters import expandable_segments_enabled as expandable_segments_enabled
 from torchwarden.memory.counters import stats as stats
 
@@ -12,6 +13,7 @@ __all__ = [
     "CPUMemory",
     "CUDAMemory",
     "cpu_rss",
+    "device_stats",
     "expandable_segments_enabled",
     "live_tensors",
     "stats",

@@ -1,5 +1,8 @@
 """Cheap memory counters: CUDA caching-allocator statistics and process RSS.
 
+This module is the one reader of ``torch.cuda.memory_stats``: the scope engine's
+per-step counters (:func:`allocator_triples`), ``torchwarden.memory.stats`` and the
+runtime's out-of-memory forensics (:func:`device_stats`) all read the allocator here.
 Units are bytes throughout. Reading these counters costs microseconds; nothing here
 initialises CUDA unless a CUDA device is named explicitly.
 """
@@ -17,8 +20,10 @@ from torchwarden.memory.census import live_tensors, unique_storage_bytes
 __all__ = [
     "CPUMemory",
     "CUDAMemory",
+    "allocator_triples",
     "cpu_rss",
     "cuda_devices_in_use",
+    "device_stats",
     "expandable_segments_enabled",
     "stats",
 ]
@@ -28,7 +33,11 @@ _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 @dataclass(frozen=True)
 class CUDAMemory:
-    """One CUDA device's caching-allocator counters (bytes)."""
+    """One CUDA device's caching-allocator counters (bytes).
+
+    ``inactive_split`` is cached memory in blocks split for an allocation and now free:
+    the part of ``reserved - allocated`` that fragmentation makes hard to reuse.
+    """
 
     device: str
     allocated: int
@@ -39,6 +48,7 @@ class CUDAMemory:
     alloc_retries: int
     ooms: int
     expandable_segments: bool
+    inactive_split: int = 0
 
     @property
     def fragmentation(self) -> float:
@@ -93,24 +103,46 @@ def expandable_segments_enabled() -> bool:
 
 def cuda_devices_in_use() -> list[int]:
     """Indices of CUDA devices this process can see, without initialising CUDA."""
-    if not torch.cuda.is_available() or not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
+    # is_initialized() first: it is a flag read, cheap enough for every step
+    if not torch.cuda.is_initialized():  # type: ignore[no-untyped-call]
         return []
     return list(range(torch.cuda.device_count()))
 
 
+def _all(stats: dict[str, Any], name: str) -> dict[str, int]:
+    return stats.get(name, {}).get("all", {})  # type: ignore[no-any-return]
+
+
 def _cuda(index: int) -> CUDAMemory:
-    s = torch.cuda.memory_stats(index)
+    # the nested form is what torch builds first: the flat one costs a second pass
+    s = torch.cuda.memory_stats_as_nested_dict(index)
+    allocated, reserved = _all(s, "allocated_bytes"), _all(s, "reserved_bytes")
     return CUDAMemory(
         device=f"cuda:{index}",
-        allocated=int(s.get("allocated_bytes.all.current", 0)),
-        reserved=int(s.get("reserved_bytes.all.current", 0)),
-        active=int(s.get("active_bytes.all.current", 0)),
-        peak_allocated=int(s.get("allocated_bytes.all.peak", 0)),
-        peak_reserved=int(s.get("reserved_bytes.all.peak", 0)),
+        allocated=int(allocated.get("current", 0)),
+        reserved=int(reserved.get("current", 0)),
+        active=int(_all(s, "active_bytes").get("current", 0)),
+        peak_allocated=int(allocated.get("peak", 0)),
+        peak_reserved=int(reserved.get("peak", 0)),
         alloc_retries=int(s.get("num_alloc_retries", 0)),
         ooms=int(s.get("num_ooms", 0)),
         expandable_segments=expandable_segments_enabled(),
+        inactive_split=int(_all(s, "inactive_split_bytes").get("current", 0)),
     )
+
+
+def allocator_triples() -> tuple[tuple[int, int, int], ...]:
+    """(allocated, reserved, peak allocated) per initialised CUDA device, as plain tuples.
+
+    The per-step path keeps these rather than dataclasses: tuples of ints are untracked
+    by the garbage collector, so a long run's step records do not slow collections.
+    """
+    out = []
+    for i in cuda_devices_in_use():
+        s = torch.cuda.memory_stats_as_nested_dict(i)
+        a, r = _all(s, "allocated_bytes"), _all(s, "reserved_bytes")
+        out.append((int(a.get("current", 0)), int(r.get("current", 0)), int(a.get("peak", 0))))
+    return tuple(out)
 
 
 def _cpu(census: bool) -> CPUMemory:
@@ -136,16 +168,39 @@ def stats(
         out: list[CUDAMemory | CPUMemory] = [_cpu(census)]
         out.extend(_cuda(i) for i in cuda_devices_in_use())
         return out
-    dev = torch.device(device) if not isinstance(device, int) else torch.device("cuda", device)
+    dev = _device(device)
     if dev.type == "cpu":
         return [_cpu(census)]
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(
-                f"memory.stats({device!r}): CUDA is not available in this process. "
-                "Pass device='cpu' or device=None, or run on a machine with a CUDA GPU."
-            )
-        return [_cuda(dev.index if dev.index is not None else torch.cuda.current_device())]
+        return [_cuda(_cuda_index(dev, "stats"))]
     raise ValueError(
         f"memory.stats({device!r}): unsupported device type {dev.type!r}; use 'cpu' or 'cuda[:N]'."
     )
+
+
+def device_stats(device: torch.device | str | int) -> CUDAMemory:
+    """The caching-allocator counters of one CUDA device (``2``, ``"cuda:2"``, a device).
+
+    For code that must read the allocator itself (out-of-memory forensics): one call,
+    one typed answer, in bytes. ``"cuda"`` means the current device.
+    """
+    dev = _device(device)
+    if dev.type != "cuda":
+        raise ValueError(
+            f"memory.device_stats({device!r}) reads the CUDA allocator: pass 'cuda[:N]' or an "
+            "index; memory.stats('cpu') reads the process's CPU memory."
+        )
+    return _cuda(_cuda_index(dev, "device_stats"))
+
+
+def _device(device: torch.device | str | int) -> torch.device:
+    return torch.device("cuda", device) if isinstance(device, int) else torch.device(device)
+
+
+def _cuda_index(dev: torch.device, caller: str) -> int:
+    if not torch.cuda.is_available():
+        raise ValueError(
+            f"memory.{caller}({str(dev)!r}): CUDA is not available in this process. "
+            "Pass device='cpu' or device=None, or run on a machine with a CUDA GPU."
+        )
+    return dev.index if dev.index is not None else torch.cuda.current_device()

@@ -22,6 +22,8 @@ from typing import Any
 
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
+from torchwarden.findings import LeakFinding
+from torchwarden.lifecycle.leaks import sighted
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.scope import TensorScope
 from torchwarden.lifecycle.trend import History, memory_dict, sample
@@ -76,14 +78,19 @@ class StepMonitor:
         self.on_step = on_step
         # (step, t, time_s, rss, tensor_bytes, cuda triples, transfers): compact on purpose
         self._rows: list[tuple[Any, ...]] = []
-        self.findings: list[dict[str, Any]] = []
-        self._seen: dict[tuple[str, str], dict[str, Any]] = {}
+        self.leaks: list[LeakFinding] = []
+        self._groups: dict[tuple[str, str], int] = {}  # (site, holder) -> index in leaks
         self._history = History()
         self._exact: TensorScope | None = None
         self._spanned = False
         self._hook: Any = None
         self._lock = threading.Lock()
         self._t0 = self._last = time.perf_counter()
+
+    @property
+    def findings(self) -> list[dict[str, Any]]:
+        """The leak findings in their ``run.json`` form (:attr:`leaks` holds the objects)."""
+        return [leak.to_dict() for leak in self.leaks]
 
     @property
     def steps(self) -> list[dict[str, Any]]:
@@ -117,17 +124,16 @@ class StepMonitor:
             _active = None
         if self._exact is not None:
             scope, self._exact = self._exact, None
-            scope.__exit__(None, None, None)
+            scope.close()
 
     # -- per step ------------------------------------------------------------------
     def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
         self.boundary()
 
     def _examine(self) -> TensorScope:
-        scope = TensorScope("torchwarden-run-step (exact)", mode="exact")
-        scope._results_in = "running"  # the loop's own `loss`, `x`, `y` are not leaks
-        scope.__enter__()
-        return scope
+        # the loop's own `loss`, `x`, `y` are bound in a running frame: results, not leaks
+        scope = TensorScope("torchwarden-run-step (exact)", mode="exact", results="running")
+        return scope.open()
 
     def boundary(self) -> None:
         """End the current step: record it, and examine the next two when counters ask."""
@@ -139,18 +145,17 @@ class StepMonitor:
                 self._spanned = True  # keep examining through the next step
             elif self._exact is not None:
                 scope, self._exact = self._exact, None
-                scope.__exit__(None, None, None)
-                report = scope.report
+                report = scope.close()
             counters, cuda = sample()
             if self.leak_check:
                 self._history.observe(
                     counters, exact=report is not None, found=bool(report and report.leaks)
                 )
-                first = step_no == 1  # steps 2-3 are examined: leaks that start at once
-                if self._exact is None and (first or self._history.wants_exact()):
-                    self._history.scheduled = self._history.scheduled or first
+                if step_no == 1:  # steps 2-3 are examined: leaks that start at once
+                    self._history.schedule()
+                if self._exact is None and self._history.wants_exact():
                     self._exact, self._spanned = self._examine(), False
-            tensor_bytes = report.memory["after"]["cpu"]["tensor_bytes"] if report else None
+            tensor_bytes = report.tensor_bytes_after if report else None
             row = (
                 step_no,
                 round(now - self._t0, 6),
@@ -168,20 +173,13 @@ class StepMonitor:
             self.on_step(self._record(row))
 
     def _add_leaks(self, report: ScopeReport, step_no: int) -> None:
+        """One finding per (site, holder) group; a group found again records the step."""
         for leak in report.leaks:
-            key = (leak.site, _INDEX.sub("[…]", leak.holder))
-            finding = self._seen.get(key)
-            if finding is None:
-                finding = {
-                    **leak.to_dict(),
-                    "step": step_no,
-                    "rank": self.rank,
-                    "seen_at_steps": [],
-                }
-                self._seen[key] = finding
-                self.findings.append(finding)
-            finding["seen_at_steps"].append(step_no)
-            if len(finding["seen_at_steps"]) > 1:
-                steps = ", ".join(map(str, finding["seen_at_steps"]))
-                first = finding["message"].split("; found again", 1)[0]
-                finding["message"] = f"{first}; found again at steps {steps}: it grows"
+            key = (leak.site or "", _INDEX.sub("[…]", leak.holder))
+            index = self._groups.get(key)
+            if index is None:
+                self._groups[key] = len(self.leaks)
+                first = leak.replace(step=step_no, rank=self.rank, first_step=step_no, count=0)
+                self.leaks.append(sighted(first, step_no))
+            else:
+                self.leaks[index] = sighted(self.leaks[index], step_no)

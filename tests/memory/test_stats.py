@@ -58,3 +58,34 @@ def test_heap_counter_moves_with_cpu_tensors() -> None:
     keep = [torch.ones(64) for _ in range(100)]
     assert heap.heap_in_use() > before
     del keep
+
+
+def test_cuda_memory_keeps_its_positional_fields_and_adds_inactive_split() -> None:
+    m = stats.CUDAMemory("cuda:0", 300, 400, 300, 350, 400, 0, 0, False)
+    assert m.inactive_split == 0 and m.to_dict()["inactive_split"] == 0
+
+
+def test_device_stats_is_for_cuda_devices_only() -> None:
+    with pytest.raises(ValueError, match="reads the CUDA allocator"):
+        torchwarden.memory.device_stats("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA message")
+def test_device_stats_without_cuda_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match=r"device_stats\('cuda:0'\): CUDA is not available"):
+        torchwarden.memory.device_stats(0)
+
+
+def test_allocator_is_not_read_before_cuda_starts() -> None:
+    if not torch.cuda.is_initialized():
+        assert stats.allocator_triples() == ()
+    assert not torch.cuda.is_initialized()
+
+
+def test_only_the_memory_package_reads_the_allocator() -> None:
+    from pathlib import Path
+
+    src = Path(torchwarden.__file__).parent
+    paths = [*sorted((src / "lifecycle").glob("*.py")), src / "runtime" / "steps.py"]
+    readers = [p.name for p in paths if "memory_stats" in p.read_text()]
+    assert readers == []

@@ -38,9 +38,10 @@ def leak_message(f: LeakFinding) -> str:
     """What leaked, where it was made, who holds it, and the steps it was seen at."""
     graph = f", keeping {format_bytes(f.graph_bytes)} of autograd graph" if f.retains_graph else ""
     shape = "x".join(map(str, f.shape)) or "scalar"
+    via = f" (via {f.library_site})" if f.library_site else ""
     text = (
         f"{shape} {f.dtype} tensor ({format_bytes(f.nbytes)} on {f.device}) created at "
-        f"{f.site} is still held by {f.holder}{graph}"
+        f"{f.site}{via} is still held by {f.holder}{graph}"
     )
     if len(f.seen_at_steps) > 1:
         text += f"; found again at steps {', '.join(map(str, f.seen_at_steps))}: it grows"

@@ -93,7 +93,7 @@ class TensorScope:
         self._report: ScopeReport | None = None
         self._kept: dict[int, weakref.ref[torch.Tensor]] = {}
         self._snapshot: ScopeSnapshot | None = None
-        self._history = History()
+        self._history: History  # set by open(): the trend of every call under this name
 
     # -- lifecycle ---------------------------------------------------------------
     @property

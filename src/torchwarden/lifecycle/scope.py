@@ -22,7 +22,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import torch
 
-from torchwarden.errors import ScopeError, TensorLeakError
+from torchwarden.errors import ScopeArgumentError, ScopeError, TensorLeakError
 from torchwarden.lifecycle.examine import examine
 from torchwarden.lifecycle.referrers import RUNNING
 from torchwarden.lifecycle.report import ScopeReport
@@ -65,7 +65,9 @@ class TensorScope:
         self, name: str | None = None, *, strict: bool = False, mode: Mode = "auto"
     ) -> None:
         if mode not in ("auto", "exact", "counters"):
-            raise ValueError(f"scope mode must be 'auto', 'exact' or 'counters', got {mode!r}")
+            raise ScopeArgumentError(
+                f"scope mode must be 'auto', 'exact' or 'counters', got {mode!r}"
+            )
         self.name = name
         self.strict = strict
         self.mode: Mode = mode

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from torchwarden.errors import MemoryStatsError
 from torchwarden.memory.census import live_tensors, unique_storage_bytes
 
 __all__ = [
@@ -141,11 +142,11 @@ def stats(
         return [_cpu(census)]
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(
+            raise MemoryStatsError(
                 f"memory.stats({device!r}): CUDA is not available in this process. "
                 "Pass device='cpu' or device=None, or run on a machine with a CUDA GPU."
             )
         return [_cuda(dev.index if dev.index is not None else torch.cuda.current_device())]
-    raise ValueError(
+    raise MemoryStatsError(
         f"memory.stats({device!r}): unsupported device type {dev.type!r}; use 'cpu' or 'cuda[:N]'."
     )

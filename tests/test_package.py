@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
+import types
+
+import pytest
 
 import torchwarden
 
@@ -14,8 +18,6 @@ def test_all_names_resolve() -> None:
 
 
 def test_all_is_complete() -> None:
-    import types
-
     defined = {
         n
         for n, v in vars(torchwarden).items()
@@ -24,6 +26,29 @@ def test_all_is_complete() -> None:
     public = (defined | set(torchwarden._LAZY)) - {"annotations", "TYPE_CHECKING", "Any"}
     missing = public - set(torchwarden.__all__)
     assert not missing, f"exported but not in __all__: {missing}"
+
+
+# every library subpackage; the CLI's surface is its commands, not its imports
+SUBPACKAGES = ["data", "env", "lifecycle", "memory", "nn", "report", "runtime"]
+
+
+@pytest.mark.parametrize("name", SUBPACKAGES)
+def test_subpackage_all_is_complete_and_resolves(name: str) -> None:
+    package = importlib.import_module(f"torchwarden.{name}")
+    public = {
+        n
+        for n, v in vars(package).items()
+        if not n.startswith(("_", "@")) and not isinstance(v, types.ModuleType)
+    } - {"annotations"}
+    assert public == set(package.__all__), f"torchwarden.{name}: __all__ differs from its names"
+    assert package.__all__ == sorted(package.__all__, key=_isort_key), "keep __all__ sorted"
+    for member in package.__all__:
+        assert getattr(package, member) is not None, member
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    # ruff's order (RUF022): CONSTANTS, then Classes, then functions
+    return (0 if name.isupper() else 1 if name[:1].isupper() else 2, name)
 
 
 def test_errors_share_one_root() -> None:
@@ -40,6 +65,10 @@ def _python(code: str) -> str:
 
 def test_import_is_light_and_never_initialises_cuda() -> None:
     assert _python("import sys, torchwarden; print('torch' in sys.modules)") == "False"
+    light = (
+        "import sys, torchwarden.runtime, torchwarden.report, torchwarden.env, torchwarden.errors"
+    )
+    assert _python(f"{light}; print('torch' in sys.modules)") == "False"
     code = (
         "import torchwarden, torch\n"
         "torchwarden.scope; torchwarden.memory.stats(); torchwarden.nn.PositionalEncoding\n"

@@ -10,13 +10,22 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import DataArgumentError as DataArgumentError
 from torchwarden.errors import DataError as DataError
+from torchwarden.errors import DoesNotFitError as DoesNotFitError
+from torchwarden.errors import EnvArgumentError as EnvArgumentError
 from torchwarden.errors import EnvError as EnvError
+from torchwarden.errors import FingerprintError as FingerprintError
 from torchwarden.errors import LeaseError as LeaseError
+from torchwarden.errors import MemoryStatsError as MemoryStatsError
+from torchwarden.errors import NNArgumentError as NNArgumentError
 from torchwarden.errors import NNError as NNError
+from torchwarden.errors import ProbeError as ProbeError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
+from torchwarden.errors import ScopeArgumentError as ScopeArgumentError
 from torchwarden.errors import ScopeError as ScopeError
+from torchwarden.errors import ScriptNotFoundError as ScriptNotFoundError
 from torchwarden.errors import SequenceTooLongError as SequenceTooLongError
 from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.errors import TorchwardenError as TorchwardenError
@@ -67,16 +76,25 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "DataArgumentError",
     "DataError",
+    "DoesNotFitError",
+    "EnvArgumentError",
     "EnvError",
+    "FingerprintError",
     "GraphRetention",
     "Leak",
     "LeaseError",
+    "MemoryStatsError",
+    "NNArgumentError",
     "NNError",
+    "ProbeError",
     "ReportError",
     "RunError",
+    "ScopeArgumentError",
     "ScopeError",
     "ScopeReport",
+    "ScriptNotFoundError",
     "SequenceTooLongError",
     "TensorLeakError",
     "TensorScope",

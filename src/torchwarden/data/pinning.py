@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from torchwarden.errors import DataError
+from torchwarden.errors import DataArgumentError, DataError
+from torchwarden.units import format_bytes
 
 __all__ = ["pin_in_place", "unpin"]
 
@@ -51,7 +52,7 @@ def pin_in_place(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
             "Fix: skip it on machines without a GPU; to_torch works without it."
         )
     if not isinstance(a, np.ndarray):
-        raise DataError(f"pin_in_place takes a NumPy array, got {type(a).__name__}.")
+        raise DataArgumentError(f"pin_in_place takes a NumPy array, got {type(a).__name__}.")
     owner = _owner(a)
     if owner.base is not None or not owner.flags.owndata:
         raise DataError(
@@ -65,7 +66,7 @@ def pin_in_place(a: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     err = torch.cuda.cudart().cudaHostRegister(ptr, nbytes, 0)  # type: ignore[no-untyped-call]
     if int(err) != 0:
         raise DataError(
-            f"pin_in_place: cudaHostRegister refused {nbytes} bytes (error {int(err)}); the "
+            f"pin_in_place: cudaHostRegister refused {format_bytes(nbytes)} (error {int(err)}); the "
             "page-locked memory limit may be reached (ulimit -l, or docker --ulimit memlock=-1)."
         )
     with _lock:

@@ -24,7 +24,7 @@ import torch
 from torchwarden.data import staging
 from torchwarden.data.interop import to_torch
 from torchwarden.data.reasons import resolve_device
-from torchwarden.errors import DataError
+from torchwarden.errors import DataArgumentError
 
 __all__ = ["DevicePrefetcher", "tree_map"]
 
@@ -107,7 +107,9 @@ class DevicePrefetcher:
 
     def __init__(self, iterable: Iterable[Any], device: torch.device | str | int, depth: int = 2):
         if depth < 1:
-            raise DataError(f"DevicePrefetcher(depth={depth}): depth must be >= 1 (2 is typical).")
+            raise DataArgumentError(
+                f"DevicePrefetcher(depth={depth}): depth must be >= 1 (2 is typical)."
+            )
         dev = resolve_device(device)
         assert dev is not None
         if dev.type == "cuda" and dev.index is None:
@@ -118,7 +120,7 @@ class DevicePrefetcher:
         try:
             return len(self.iterable)  # type: ignore[arg-type]
         except TypeError:
-            raise TypeError(
+            raise DataArgumentError(
                 f"DevicePrefetcher over a {type(self.iterable).__name__} has no len()"
             ) from None
 

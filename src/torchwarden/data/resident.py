@@ -2,7 +2,7 @@
 
 Shapes: every field is ``(N, ...)`` with the same N; a batch is ``(B, ...)`` with
 B = batch_size (the last one may be smaller unless ``drop_last``).
-Units: bytes; GiB = 2**30 bytes.
+Units: bytes, printed in IEC units by :mod:`torchwarden.units`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ import torch
 
 from torchwarden.data.interop import to_torch
 from torchwarden.data.reasons import resolve_device
-from torchwarden.errors import DataError, DoesNotFitError
+from torchwarden.errors import DataArgumentError, DataError, DoesNotFitError
+from torchwarden.units import format_bytes
 
 __all__ = ["GPUResidentLoader", "check_fits"]
-
-GiB = 2**30
 
 
 def check_fits(nbytes: int, free: int, total: int, headroom: float, where: str) -> None:
@@ -29,8 +28,8 @@ def check_fits(nbytes: int, free: int, total: int, headroom: float, where: str) 
     if nbytes + keep <= free:
         return
     raise DoesNotFitError(
-        f"the dataset needs {nbytes / GiB:.2f} GiB on {where}, but only {free / GiB:.2f} GiB of "
-        f"{total / GiB:.2f} GiB is free and headroom={headroom:g} keeps {keep / GiB:.2f} GiB for "
+        f"the dataset needs {format_bytes(nbytes)} on {where}, but only {format_bytes(free)} of "
+        f"{format_bytes(total)} is free and headroom={headroom:g} keeps {format_bytes(keep)} for "
         "the model. Fix: stream it instead (DevicePrefetcher(DataLoader(...), device)), store "
         "it smaller (e.g. uint8 or bf16 and convert per batch), or lower headroom if the model "
         "is small."
@@ -62,7 +61,7 @@ class GPUResidentLoader:
         headroom: float = 0.1,
     ) -> None:
         if batch_size < 1 or not 0.0 <= headroom < 1.0:
-            raise DataError(
+            raise DataArgumentError(
                 f"GPUResidentLoader(batch_size={batch_size}, headroom={headroom}): "
                 "batch_size must be >= 1 and headroom a share of device memory in [0, 1)."
             )

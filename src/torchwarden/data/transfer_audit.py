@@ -2,13 +2,12 @@
 
 A ``TorchFunctionMode`` sees each Python-level torch call; a dict lookup drops every call
 that cannot copy or sync, so the cost is one Python call per op. Only the thread that
-entered the audit is watched (torch function modes are thread-local).
+entered the audit is watched (torch function modes are thread-local). Each event names the
+user's line (:mod:`torchwarden.frames` decides which frame that is).
 """
 
 from __future__ import annotations
 
-import os
-import sys
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -16,14 +15,14 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-import torchwarden
+from torchwarden import frames
 from torchwarden.data import watch
 from torchwarden.data.events import FIXES, StepCounts, TransferEvent, classify_copy, findings
-from torchwarden.errors import DataError, TransferBudgetError
+from torchwarden.errors import DataArgumentError, DataError, TransferBudgetError
+from torchwarden.units import format_bytes
 
 __all__ = ["Audit", "AuditBudget", "active_audit", "audit"]
 
-_SKIP = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(torchwarden.__file__) + os.sep)
 _ACTIVE: list[Audit] = []
 _BYTES_FIX = (
     "move fewer bytes per step: keep the dataset on the device (GPUResidentLoader), send "
@@ -31,17 +30,10 @@ _BYTES_FIX = (
 )
 
 
-def user_site() -> str:
-    """``path/to/file.py:LINE`` of the first frame outside torch and torchwarden."""
-    frame = sys._getframe(1)
-    while frame is not None and frame.f_code.co_filename.startswith(_SKIP):
-        frame = frame.f_back  # type: ignore[assignment]
-    if frame is None:
-        return "<unknown>"
-    path = frame.f_code.co_filename
-    if path.startswith(os.getcwd() + os.sep):
-        path = os.path.relpath(path)
-    return f"{path}:{frame.f_lineno}"
+def _site() -> str:
+    """The user's ``path/to/file.py:LINE`` (else the library's) that made the current torch call."""
+    site = frames.caller_site()
+    return site.user or site.library or "<unknown>"
 
 
 @dataclass(frozen=True)
@@ -55,19 +47,22 @@ class AuditBudget:
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
             if value is not None and value < 0:
-                raise DataError(f"audit({name}={value}): a budget must be >= 0 or None.")
+                raise DataArgumentError(f"audit({name}={value}): a budget must be >= 0 or None.")
 
     def check(self, counts: StepCounts, event: TransferEvent) -> None:
         limits = [
-            ("max_syncs_per_step", self.max_syncs_per_step, counts.syncs, "sync(s)"),
-            ("max_h2d_bytes_per_step", self.max_h2d_bytes_per_step, counts.h2d_bytes, "B h2d"),
-            ("max_d2h_bytes_per_step", self.max_d2h_bytes_per_step, counts.d2h_bytes, "B d2h"),
+            ("max_syncs_per_step", self.max_syncs_per_step, counts.syncs, "syncs"),
+            ("max_h2d_bytes_per_step", self.max_h2d_bytes_per_step, counts.h2d_bytes, "h2d"),
+            ("max_d2h_bytes_per_step", self.max_d2h_bytes_per_step, counts.d2h_bytes, "d2h"),
         ]
-        for name, limit, value, unit in limits:
+        for name, limit, value, what in limits:
             if limit is not None and value > limit:
-                fix = FIXES[event.sync] if event.sync and "syncs" in name else _BYTES_FIX
+                syncs = "syncs" in name
+                fix = FIXES[event.sync] if event.sync and syncs else _BYTES_FIX
+                amount = f"{value} sync(s)" if syncs else f"{format_bytes(value)} {what}"
+                allowed = limit if syncs else f"{limit} ({format_bytes(limit)})"
                 raise TransferBudgetError(
-                    f"step {counts.step}: {value} {unit} exceed {name}={limit}; "
+                    f"step {counts.step}: {amount} exceed {name}={allowed}; "
                     f"the last was {event.describe()}. Fix: {fix}"
                 )
 
@@ -142,9 +137,7 @@ class Audit:
         t = args[0] if args else None
         if watch.syncs(op, t, args):
             src = str(t.device) if isinstance(t, torch.Tensor) else "?"
-            self._add(
-                TransferEvent("sync", op, user_site(), self.current.step, src=src, sync=reason)
-            )
+            self._add(TransferEvent("sync", op, _site(), self.current.step, src=src, sync=reason))
 
     def _record_copy(self, op: str, args: Any, kwargs: dict[str, Any], out: Any) -> None:
         copy = watch.copy_of(op, args, kwargs, out)
@@ -155,7 +148,7 @@ class Audit:
             return
         self._add(
             TransferEvent(
-                kind[0], op, user_site(), self.current.step, copy.nbytes,
+                kind[0], op, _site(), self.current.step, copy.nbytes,
                 str(copy.src), str(copy.dst), copy.pinned, copy.non_blocking, kind[1],
             )
         )  # fmt: skip
@@ -184,13 +177,12 @@ class Audit:
 
 def _render(a: Audit) -> str:
     t = a.totals()
-    mb = 1e6  # MB = 1e6 bytes
     lines = [
         f"transfer audit: {len(a.steps)} step(s) closed, {a.n_events} event(s)",
-        f"  host->device    {t.h2d:6d} copies {t.h2d_bytes / mb:10.1f} MB "
-        f"({t.h2d_pageable_bytes / mb:.1f} MB pageable)",
-        f"  device->host    {t.d2h:6d} copies {t.d2h_bytes / mb:10.1f} MB",
-        f"  device->device  {t.d2d:6d} copies {t.d2d_bytes / mb:10.1f} MB",
+        f"  host->device    {t.h2d:6d} copies {format_bytes(t.h2d_bytes):>10} "
+        f"({format_bytes(t.h2d_pageable_bytes)} pageable)",
+        f"  device->host    {t.d2h:6d} copies {format_bytes(t.d2h_bytes):>10}",
+        f"  device->device  {t.d2d:6d} copies {format_bytes(t.d2d_bytes):>10}",
         f"  syncs           {t.syncs:6d} ({t.hidden_syncs} hidden: non_blocking from pageable)",
     ]
     for f in findings(a.events)[:10]:

@@ -1,6 +1,8 @@
 """The environment layer: fingerprint, rules, probes, diff, Dockerfile. See README.md beside this file.
 
 Importing this package does not import torch; collecting a fingerprint or running probes does.
+Rules and probes report typed findings (:class:`RuleFinding`, :class:`ProbeFinding`); the
+documents ``checkup`` and ``judge_file`` return hold their ``to_dict()`` form.
 """
 
 from torchwarden.env.diff import diff as diff_reports
@@ -19,14 +21,26 @@ from torchwarden.env.report import save as save
 from torchwarden.env.rules import RULES as RULES
 from torchwarden.env.rules import Rule as Rule
 from torchwarden.env.rules import evaluate as evaluate_rules
+from torchwarden.errors import EnvArgumentError as EnvArgumentError
+from torchwarden.errors import EnvError as EnvError
+from torchwarden.errors import FingerprintError as FingerprintError
+from torchwarden.errors import ProbeError as ProbeError
+from torchwarden.findings import ProbeFinding as ProbeFinding
+from torchwarden.findings import RuleFinding as RuleFinding
 
 __all__ = [
     "PROBES",
     "RULES",
     "SCHEMA",
     "DockerSpec",
+    "EnvArgumentError",
+    "EnvError",
+    "FingerprintError",
     "Probe",
+    "ProbeError",
+    "ProbeFinding",
     "Rule",
+    "RuleFinding",
     "checkup",
     "collect_fingerprint",
     "diff_reports",

@@ -11,8 +11,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from torchwarden.env import arch, rules, tables
-from torchwarden.env.report import LEVELS
+from torchwarden.env import arch, report, rules, tables
+from torchwarden.env.verdict import LEVELS
+from torchwarden.findings import Finding, ProbeFinding, RuleFinding
 
 __all__ = ["GROUPS", "SYMPTOMS", "diff", "facts"]
 
@@ -60,7 +61,7 @@ SYMPTOMS: dict[str, tuple[Matters, str]] = {
     "hardware.gpu*.compute_capability": (_always, "kernels built for one compute capability may not run on the other (no kernel image)"),
     "hardware.gpu*.memory_gib": (_always, "CUDA out of memory at a batch size that fit on the other"),
     "hardware.gpu*.pcie": (_always, "host<->device copies at a different speed"),
-    "hardware.shm_gib": (_small_shm, "64 MB /dev/shm with DataLoader workers: bus error"),
+    "hardware.shm_gib": (_small_shm, "64 MiB /dev/shm with DataLoader workers: bus error"),
     "hardware.cpu_count": (_never, "DataLoader num_workers tuned on one may starve the other"),
     "hardware.memory_gib": (_never, "host RAM: pinned buffers and worker prefetch may not fit"),
     "hardware.container": (_never, "inside vs outside a container: /dev/shm and limits differ"),
@@ -80,9 +81,9 @@ def _gib(n: int | None) -> float | None:
     return None if n is None else round(n / tables.GIB, 1)
 
 
-def facts(report: dict[str, Any]) -> dict[str, dict[str, Fact]]:
+def facts(document: dict[str, Any]) -> dict[str, dict[str, Fact]]:
     """The comparable facts of one ``torchwarden.env/1`` document, by group."""
-    fp = report["fingerprint"]
+    fp = document["fingerprint"]
     t, drv, host = fp.get("torch", {}), fp.get("driver", {}), fp.get("host", {})
     gpus = fp.get("gpus") or t.get("devices") or []
     hardware: dict[str, Fact] = {"gpu_count": len(gpus)}
@@ -106,11 +107,19 @@ def facts(report: dict[str, Any]) -> dict[str, dict[str, Fact]]:
         "numpy": fp.get("numpy", {}).get("version"), "triton": fp.get("triton", {}).get("version"),
     }  # fmt: skip
     verdicts: dict[str, str] = {}
-    for r in report.get("rules", []):  # a rule's worst verdict over its subjects
-        verdicts[r["rule"]] = max(verdicts.get(r["rule"], "skip"), r["verdict"], key=LEVELS.index)
-    statuses = {p["probe"]: p["status"] for p in report.get("probes", [])}
+    for r in _rules(document):  # a rule's worst verdict over its subjects
+        verdicts[r.rule] = max(verdicts.get(r.rule, "skip"), r.verdict, key=LEVELS.index)
+    statuses = {p.probe: p.status for p in _probes(document)}
     return {"versions": versions, "hardware": hardware, "variables": dict(fp.get("variables", {})),
             "rules": verdicts, "probes": statuses}  # fmt: skip
+
+
+def _rules(document: dict[str, Any]) -> list[RuleFinding]:
+    return [f for f in report.findings(document, "rules") if isinstance(f, RuleFinding)]
+
+
+def _probes(document: dict[str, Any]) -> list[ProbeFinding]:
+    return [f for f in report.findings(document, "probes") if isinstance(f, ProbeFinding)]
 
 
 def _lookup(group: str, key: str) -> tuple[Matters, str]:
@@ -128,17 +137,20 @@ def _level_change(
 ) -> tuple[bool, str]:
     """Rules matter when either side warns or fails, probes when either fails."""
     finding = _worst(worse, group, key)
-    detail = f" ({finding['message']})" if finding and finding.get("message") else ""
+    detail = f" ({finding.message})" if finding and finding.message else ""
     if group == "rules":
         rule = next((r for r in rules.RULES if key == r.id), None)
         return bool({a, b} & {"warn", "fail"}), (rule.symptom if rule else "") + detail
     return "fail" in (a, b), f"probe {key}: {a or 'missing'} in A, {b or 'missing'} in B{detail}"
 
 
-def _worst(report: dict[str, Any], group: str, key: str) -> dict[str, Any] | None:
-    name, level = ("rule", "verdict") if group == "rules" else ("probe", "status")
-    found = [f for f in report.get(group, []) if f.get(name) == key]
-    return max(found, key=lambda f: LEVELS.index(f.get(level, "skip")), default=None)
+def _worst(document: dict[str, Any], group: str, key: str) -> Finding | None:
+    found: list[Finding] = (
+        [r for r in _rules(document) if r.rule == key]
+        if group == "rules"
+        else [p for p in _probes(document) if p.probe == key]
+    )
+    return max(found, key=lambda f: LEVELS.index(report.level(f)), default=None)
 
 
 def diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:

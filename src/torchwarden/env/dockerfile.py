@@ -14,7 +14,7 @@ from typing import Any
 
 from torchwarden._version import __version__
 from torchwarden.env.verdict import version_tuple
-from torchwarden.errors import EnvError
+from torchwarden.errors import EnvArgumentError, EnvError
 
 __all__ = ["DockerSpec", "render", "run_line"]
 
@@ -38,7 +38,9 @@ class DockerSpec:
 
     def __post_init__(self) -> None:
         if self.digest is not None and not _DIGEST.match(self.digest):
-            raise EnvError(f"--digest must look like sha256:<64 hex digits>, got {self.digest!r}")
+            raise EnvArgumentError(
+                f"--digest must look like sha256:<64 hex digits>, got {self.digest!r}"
+            )
         if len(version_tuple(self.python)) < 2 or len(version_tuple(self.torch)) < 2:
             raise EnvError(
                 f"the fingerprint lacks a Python or torch version (python={self.python!r}, "

@@ -46,7 +46,7 @@ def checkup(
         why = "skipped by --quick" if quick and not probe.quick else "not selected"
         results += skipped([probe], why if run_probes else "probes not run (--no-probes)")
     order = {p.name: i for i, p in enumerate(PROBES)}
-    results.sort(key=lambda r: order.get(r["probe"], len(order)))
+    results.sort(key=lambda r: order.get(r.probe, len(order)))
     return report.make(fp, verdicts, results)
 
 
@@ -54,6 +54,5 @@ def judge_file(path: str | Path) -> dict[str, Any]:
     """Evaluate today's rules on a recorded fingerprint; its recorded probes are kept as they were."""
     recorded = report.load(path)
     verdicts = rules.evaluate(recorded["fingerprint"])
-    return report.make(
-        recorded["fingerprint"], verdicts, recorded.get("probes", []), source=str(path)
-    )
+    probes = report.findings(recorded, "probes")
+    return report.make(recorded["fingerprint"], verdicts, probes, source=str(path))

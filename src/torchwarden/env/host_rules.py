@@ -7,6 +7,7 @@ from typing import Any
 
 from torchwarden.env import tables
 from torchwarden.env.verdict import Verdict, version_tuple
+from torchwarden.units import format_bytes
 
 __all__ = ["numpy_abi", "shm", "toolchain", "variables", "visible_devices"]
 
@@ -30,12 +31,13 @@ def shm(fp: dict[str, Any]) -> Iterator[Verdict]:
     if size is None:
         yield Verdict("skip", "no /dev/shm on this system")
         return
-    text = f"/dev/shm is {size / tables.MIB:.0f} MiB"
+    text = f"/dev/shm is {format_bytes(size)}"
     fix = "docker run --shm-size=16g (or --ipc=host); on a host: mount -o remount,size=16G /dev/shm"
     if size < tables.SHM_FAIL_BYTES:
         yield Verdict("fail", f"{text}: DataLoader workers will die with bus errors", fix)
     elif size < tables.SHM_WARN_BYTES:
-        yield Verdict("warn", f"{text} (under 1 GiB): large batches from workers may not fit", fix)
+        under = f"under {format_bytes(tables.SHM_WARN_BYTES)}"
+        yield Verdict("warn", f"{text} ({under}): large batches from workers may not fit", fix)
     else:
         yield Verdict("ok", text)
 

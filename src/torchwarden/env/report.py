@@ -1,7 +1,10 @@
 """The ``torchwarden.env/1`` document: a fingerprint plus, when they ran, rules and probes.
 
 The same document is what ``doctor --json`` writes, what ``doctor --fingerprint`` and
-``env diff`` read, and what the test fixtures record. See ``docs/env-schema.md``.
+``env diff`` read, and what the test fixtures record. See ``docs/env-schema.md``. Rules and
+probes are typed findings in memory (:class:`~torchwarden.findings.RuleFinding`,
+:class:`~torchwarden.findings.ProbeFinding`) and their ``to_dict()`` in the document;
+:func:`findings` reads them back.
 """
 
 from __future__ import annotations
@@ -9,49 +12,74 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from torchwarden._version import __version__
+from torchwarden.env.verdict import LEVELS, severity
 from torchwarden.errors import FingerprintError
+from torchwarden.findings import Finding, ProbeFinding, RuleFinding, finding_from_dict
 
-__all__ = ["SCHEMA", "exit_code", "load", "make", "save", "summary"]
+__all__ = ["LEVELS", "SCHEMA", "exit_code", "findings", "level", "load", "make", "save", "summary"]
 
 SCHEMA = "torchwarden.env/1"
 _MAJOR = SCHEMA.rsplit("/", 1)[0] + "/"
 
-# verdicts of rules and statuses of probes, worst last
-LEVELS = ("skip", "ok", "warn", "fail")
-
 
 def make(
     fingerprint: dict[str, Any],
-    rules: list[dict[str, Any]] | None = None,
-    probes: list[dict[str, Any]] | None = None,
+    rules: Sequence[Finding] = (),
+    probes: Sequence[Finding] = (),
     *,
     source: str = "live",
 ) -> dict[str, Any]:
-    results = (rules or []) + (probes or [])
+    """The JSON-ready document for ``fingerprint`` judged by ``rules`` and ``probes``."""
     return {
         "schema": SCHEMA,
         "created": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "torchwarden": __version__,
         "source": source,
         "fingerprint": fingerprint,
-        "rules": rules or [],
-        "probes": probes or [],
-        "summary": summary(results),
+        "rules": [r.to_dict() for r in rules],
+        "probes": [p.to_dict() for p in probes],
+        "summary": summary([*rules, *probes]),
     }
 
 
-def summary(results: list[dict[str, Any]]) -> dict[str, int]:
-    counts = Counter(r.get("verdict") or r.get("status") for r in results)
-    return {level: counts.get(level, 0) for level in LEVELS}
+def level(finding: Finding) -> str:
+    """A rule's verdict or a probe's status: one of ``LEVELS``."""
+    if isinstance(finding, RuleFinding):
+        return finding.verdict
+    return finding.status if isinstance(finding, ProbeFinding) else "skip"
+
+
+def summary(results: Sequence[Finding]) -> dict[str, int]:
+    counts = Counter(level(r) for r in results)
+    return {name: counts.get(name, 0) for name in LEVELS}
+
+
+def findings(report: dict[str, Any], group: Literal["rules", "probes"]) -> list[Finding]:
+    """The rule or probe findings of a document, typed.
+
+    Files written before findings carried a severity get it from their verdict or status.
+    """
+    out: list[Finding] = []
+    for i, data in enumerate(report.get(group) or []):
+        try:
+            found = finding_from_dict(data)
+        except (TypeError, AttributeError) as exc:  # a missing field, or not an object
+            raise FingerprintError(
+                f"{group}[{i}] of the report is not a finding ({exc}); record the file again "
+                "with `torchwarden doctor --json PATH`."
+            ) from None
+        out.append(found if "severity" in data else found.replace(severity=severity(level(found))))
+    return out
 
 
 def exit_code(report: dict[str, Any], *, strict: bool = False) -> int:
     """0 ok, 1 warnings (only when ``strict``), 2 failures."""
-    counts = summary(report.get("rules", []) + report.get("probes", []))
+    counts = summary(findings(report, "rules") + findings(report, "probes"))
     if counts["fail"]:
         return 2
     return 1 if strict and counts["warn"] else 0

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from torchwarden.env import gpu_rules, host_rules
-from torchwarden.env.verdict import Verdict, version_tuple
+from torchwarden.env.verdict import Verdict, severity, version_tuple
+from torchwarden.findings import RuleFinding
 
 __all__ = ["RULES", "Rule", "Verdict", "evaluate", "version_tuple"]
 
@@ -40,9 +41,9 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
-def evaluate(fp: dict[str, Any], rules: tuple[Rule, ...] = RULES) -> list[dict[str, Any]]:
-    """Judge ``fp`` by every rule; one JSON-ready finding per verdict."""
-    results: list[dict[str, Any]] = []
+def evaluate(fp: dict[str, Any], rules: tuple[Rule, ...] = RULES) -> list[RuleFinding]:
+    """Judge ``fp`` by every rule; one finding per verdict (``to_dict()`` is its JSON form)."""
+    results: list[RuleFinding] = []
     for rule in rules:
         try:
             verdicts = list(rule.check(fp))
@@ -54,9 +55,12 @@ def evaluate(fp: dict[str, Any], rules: tuple[Rule, ...] = RULES) -> list[dict[s
                     "record a new fingerprint",
                 )
             ]
-        for v in verdicts:
-            results.append(
-                {"kind": "rule", "rule": rule.id, "title": rule.title, "verdict": v.verdict,
-                 "subject": v.subject, "message": v.message, "fix": v.fix, "symptom": rule.symptom}
-            )  # fmt: skip
+        results.extend(_finding(rule, v) for v in verdicts)
     return results
+
+
+def _finding(rule: Rule, v: Verdict) -> RuleFinding:
+    return RuleFinding(
+        rule=rule.id, title=rule.title, verdict=v.verdict, subject=v.subject, message=v.message,
+        fix=v.fix, symptom=rule.symptom, severity=severity(v.verdict),
+    )  # fmt: skip

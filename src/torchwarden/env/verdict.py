@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Verdict", "version_tuple"]
+from torchwarden.findings import Severity
+
+__all__ = ["LEVELS", "Verdict", "severity", "version_tuple"]
+
+# verdicts of rules and statuses of probes, worst last
+LEVELS = ("skip", "ok", "warn", "fail")
+_SEVERITY: dict[str, Severity] = {"fail": "error", "warn": "warning", "ok": "info", "skip": "info"}
+
+
+def severity(level: str) -> Severity:
+    """A rule's verdict or a probe's status as a finding's severity (unknown: ``warning``)."""
+    return _SEVERITY.get(level, "warning")
 
 
 @dataclass(frozen=True)

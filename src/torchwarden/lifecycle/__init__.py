@@ -1,5 +1,8 @@
 """Tensor-lifecycle governance: which tensors outlive a block, who holds them, and why."""
 
+from torchwarden.errors import ScopeArgumentError as ScopeArgumentError
+from torchwarden.errors import ScopeError as ScopeError
+from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
 from torchwarden.lifecycle.graph import graph_retention as graph_retention
 from torchwarden.lifecycle.report import Leak as Leak
@@ -12,8 +15,11 @@ from torchwarden.lifecycle.scope import scoped as scoped
 __all__ = [
     "GraphRetention",
     "Leak",
+    "ScopeArgumentError",
+    "ScopeError",
     "ScopeReport",
     "StateTensor",
+    "TensorLeakError",
     "TensorScope",
     "graph_retention",
     "scope",

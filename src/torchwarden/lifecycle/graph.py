@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from torchwarden.errors import ScopeArgumentError
 from torchwarden.memory.census import storage_key, storage_nbytes
 
 __all__ = ["GraphRetention", "graph_retention"]
@@ -87,7 +88,7 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
     0
     """
     if not isinstance(tensor, torch.Tensor):
-        raise TypeError(f"graph_retention() takes a tensor, got {type(tensor).__name__}")
+        raise ScopeArgumentError(f"graph_retention() takes a tensor, got {type(tensor).__name__}")
     root = tensor.grad_fn
     if root is None:
         return GraphRetention()

@@ -23,7 +23,7 @@ from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import torch
 
-from torchwarden.errors import ScopeError, TensorLeakError
+from torchwarden.errors import ScopeArgumentError, ScopeError, TensorLeakError
 from torchwarden.frames import site_of, user_frame
 from torchwarden.lifecycle.examine import examine
 from torchwarden.lifecycle.holder import RUNNING
@@ -63,7 +63,7 @@ def _tensors_within(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
 def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
     if value not in allowed:
         options = ", ".join(repr(a) for a in allowed[:-1]) + f" or {allowed[-1]!r}"
-        raise ValueError(f"scope {name} must be {options}, got {value!r}")
+        raise ScopeArgumentError(f"scope {name} must be {options}, got {value!r}")
 
 
 class TensorScope:

@@ -1,5 +1,6 @@
 """Memory counters (the leaf every other layer reads). See README.md beside this file."""
 
+from torchwarden.errors import MemoryStatsError as MemoryStatsError
 from torchwarden.memory.census import live_tensors as live_tensors
 from torchwarden.memory.census import unique_storage_bytes as unique_storage_bytes
 from torchwarden.memory.counters import CPUMemory as CPUMemory
@@ -12,6 +13,7 @@ from torchwarden.memory.counters import stats as stats
 __all__ = [
     "CPUMemory",
     "CUDAMemory",
+    "MemoryStatsError",
     "cpu_rss",
     "device_stats",
     "expandable_segments_enabled",

@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from torchwarden.errors import MemoryStatsError
 from torchwarden.memory.census import live_tensors, unique_storage_bytes
 
 __all__ = [
@@ -173,7 +174,7 @@ def stats(
         return [_cpu(census)]
     if dev.type == "cuda":
         return [_cuda(_cuda_index(dev, "stats"))]
-    raise ValueError(
+    raise MemoryStatsError(
         f"memory.stats({device!r}): unsupported device type {dev.type!r}; use 'cpu' or 'cuda[:N]'."
     )
 
@@ -186,7 +187,7 @@ def device_stats(device: torch.device | str | int) -> CUDAMemory:
     """
     dev = _device(device)
     if dev.type != "cuda":
-        raise ValueError(
+        raise MemoryStatsError(
             f"memory.device_stats({device!r}) reads the CUDA allocator: pass 'cuda[:N]' or an "
             "index; memory.stats('cpu') reads the process's CPU memory."
         )
@@ -199,7 +200,7 @@ def _device(device: torch.device | str | int) -> torch.device:
 
 def _cuda_index(dev: torch.device, caller: str) -> int:
     if not torch.cuda.is_available():
-        raise ValueError(
+        raise MemoryStatsError(
             f"memory.{caller}({str(dev)!r}): CUDA is not available in this process. "
             "Pass device='cpu' or device=None, or run on a machine with a CUDA GPU."
         )

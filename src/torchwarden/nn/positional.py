@@ -10,7 +10,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from torchwarden.errors import SequenceTooLongError
+from torchwarden.errors import NNArgumentError, SequenceTooLongError
 
 __all__ = ["PositionalEncoding"]
 
@@ -49,12 +49,12 @@ class PositionalEncoding(nn.Module):
     ) -> None:
         super().__init__()
         if d_model <= 0 or max_len <= 0:
-            raise ValueError(
+            raise NNArgumentError(
                 f"PositionalEncoding needs d_model > 0 and max_len > 0, got d_model={d_model}, "
                 f"max_len={max_len}."
             )
         if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"PositionalEncoding dropout must be in [0, 1), got {dropout}.")
+            raise NNArgumentError(f"PositionalEncoding dropout must be in [0, 1), got {dropout}.")
         self.d_model = d_model
         self.max_len = max_len
         self.batch_first = batch_first
@@ -64,7 +64,7 @@ class PositionalEncoding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         seq_len = x.size(1) if self.batch_first else x.size(0)
         if x.size(-1) != self.d_model:
-            raise ValueError(
+            raise NNArgumentError(
                 f"PositionalEncoding(d_model={self.d_model}) got input of width {x.size(-1)} "
                 f"(shape {tuple(x.shape)}); the last dimension must equal d_model."
             )

@@ -3,6 +3,7 @@
 Nothing here imports torch, so a report can be rendered on any machine from a record.
 """
 
+from torchwarden.errors import ReportError as ReportError
 from torchwarden.report.html import render_report as render_report
 from torchwarden.report.html import write_report as write_report
 from torchwarden.report.schema import RUN_SCHEMA as RUN_SCHEMA
@@ -15,6 +16,7 @@ from torchwarden.units import format_seconds as format_seconds
 __all__ = [
     "RUN_SCHEMA",
     "STATUSES",
+    "ReportError",
     "format_bytes",
     "format_seconds",
     "load_run_record",

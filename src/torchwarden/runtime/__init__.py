@@ -1,1 +1,7 @@
 """``torchwarden run``: govern an unmodified script. See README.md beside this file."""
+
+from torchwarden.errors import LeaseError as LeaseError
+from torchwarden.errors import RunError as RunError
+from torchwarden.errors import ScriptNotFoundError as ScriptNotFoundError
+
+__all__ = ["LeaseError", "RunError", "ScriptNotFoundError"]

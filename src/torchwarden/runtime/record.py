@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from torchwarden.errors import RunError
 from torchwarden.report import RUN_SCHEMA
 
 __all__ = ["build_record", "iso", "merge_records", "summarize", "write_json"]
@@ -86,7 +87,7 @@ def merge_records(
     """One record for a multi-rank run: steps and findings of every rank, worst status."""
     ranked = sorted(records, key=lambda r: r["ranks"][0]["rank"])
     if not ranked:
-        raise ValueError("merge_records needs at least one rank record")
+        raise RunError("merge_records needs at least one rank record")
     first = ranked[0]
     steps = [s for r in ranked for s in r["steps"]]
     status = min((r["status"] for r in ranked), key=_SEVERITY.__getitem__)

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from torchwarden.errors import EnvArgumentError
+
 __all__ = ["PROBES", "Probe", "select"]
 
 _C = "torchwarden.env.probes.compute"
@@ -29,7 +31,7 @@ class Probe:
 
     def __post_init__(self) -> None:
         if ":" not in self.target or self.timeout_s <= 0:
-            raise ValueError(
+            raise EnvArgumentError(
                 f"Probe {self.name!r} needs target 'module:function' and timeout_s > 0, "
                 f"got target={self.target!r}, timeout_s={self.timeout_s}"
             )
@@ -65,7 +67,7 @@ def select(quick: bool = False, names: tuple[str, ...] = ()) -> tuple[list[Probe
     """Split ``PROBES`` into (to run, skipped) for ``--quick`` and ``--probe NAME``."""
     unknown = set(names) - {p.name for p in PROBES}
     if unknown:
-        raise ValueError(
+        raise EnvArgumentError(
             f"unknown probe(s) {sorted(unknown)}; choose from {[p.name for p in PROBES]}"
         )
     run = [p for p in PROBES if (not names or p.name in names) and (p.quick or not quick)]

@@ -21,6 +21,8 @@ import traceback
 from pathlib import Path
 from typing import Any, NoReturn
 
+from torchwarden.errors import ProbeError
+
 __all__ = ["die_with", "load_target", "run"]
 
 _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
@@ -32,7 +34,7 @@ def load_target(target: str) -> Any:
     if module_name.endswith(".py"):
         spec = importlib.util.spec_from_file_location(Path(module_name).stem, module_name)
         if spec is None or spec.loader is None:
-            raise ImportError(f"cannot load probe file {module_name}")
+            raise ProbeError(f"cannot load probe file {module_name}: is it a .py file?")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
     else:

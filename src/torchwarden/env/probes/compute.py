@@ -12,6 +12,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from torchwarden.errors import ProbeError
 from torchwarden.nn import PositionalEncoding
 
 __all__ = [
@@ -52,11 +53,11 @@ def launch(dev: torch.device) -> None:
     n = 1 << 16
     total = int((torch.arange(n, device=dev) * 2).sum().item())  # int64: exact; .item() syncs
     if total != n * (n - 1):
-        raise RuntimeError(f"{dev}: sum gave {total}, expected {n * (n - 1)}")
+        raise ProbeError(f"{dev}: sum gave {total}, expected {n * (n - 1)}")
     a = torch.randn(64, 64, generator=torch.Generator().manual_seed(0))
     on_dev = (a.to(dev) @ a.to(dev)).cpu()
     if not torch.allclose(on_dev, a @ a, atol=1e-3, rtol=1e-3):
-        raise RuntimeError(
+        raise ProbeError(
             f"{dev}: matmul differs from the CPU by {(on_dev - a @ a).abs().max():.3g}"
         )
 
@@ -77,7 +78,7 @@ def transformer() -> dict[str, Any]:
         model(x).square().mean().backward()
         grads = [p.grad for p in model.parameters()]
         if any(g is None or not bool(torch.isfinite(g).all()) for g in grads):
-            raise RuntimeError(f"{dev}: missing or non-finite gradients")
+            raise ProbeError(f"{dev}: missing or non-finite gradients")
     return result("ok", f"forward and backward on {len(devices())} device(s)")
 
 
@@ -95,7 +96,7 @@ def compile_lengths() -> dict[str, Any]:
     for length in LENGTHS:
         x = torch.randn(2, length, D_MODEL, device=dev)
         if not torch.allclose(compiled(x), model(x), atol=1e-4, rtol=1e-4):
-            raise RuntimeError(f"compiled output differs from eager at length {length}")
+            raise ProbeError(f"compiled output differs from eager at length {length}")
     count = int(frames["unique_graphs"])
     status = "ok" if count <= 2 else "warn"
     return result(status, f"{count} compilation(s) for {len(LENGTHS)} lengths on {dev}",
@@ -112,7 +113,7 @@ def amp() -> dict[str, Any]:
             with torch.autocast(dev.type, dtype=torch.bfloat16):
                 y = model(x)
             if y.dtype != torch.bfloat16:
-                raise RuntimeError(f"{dev}: bf16 autocast produced {y.dtype}")
+                raise ProbeError(f"{dev}: bf16 autocast produced {y.dtype}")
             done.append(f"{dev} bf16")
         scaler = torch.amp.GradScaler(dev.type)
         for _ in range(3):
@@ -123,7 +124,7 @@ def amp() -> dict[str, Any]:
             scaler.step(opt)
             scaler.update()
         if not torch.isfinite(loss) or scaler.get_scale() <= 0:
-            raise RuntimeError(f"{dev}: fp16 + GradScaler gave loss {loss.item()}")
+            raise ProbeError(f"{dev}: fp16 + GradScaler gave loss {loss.item()}")
         done.append(f"{dev} fp16+GradScaler")
     return result("ok", ", ".join(done))
 
@@ -148,5 +149,5 @@ def gradcheck() -> dict[str, Any]:
         x = torch.randn(6, dtype=torch.float64, device=dev, requires_grad=True)
         a = torch.tensor([1.5], dtype=torch.float64, device=dev, requires_grad=True)
         if not torch.autograd.gradcheck(_ScaledTanh.apply, (x, a), raise_exception=True):
-            raise RuntimeError(f"{dev}: gradcheck failed")
+            raise ProbeError(f"{dev}: gradcheck failed")
     return result("ok", f"gradcheck passed on {len(devices())} device(s)")

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from torchwarden.env.probes.compute import devices, result
+from torchwarden.errors import ProbeError
 
 __all__ = ["bandwidth", "checkpoint", "dataloader", "distributed", "numpy_interop"]
 
@@ -28,12 +29,12 @@ def numpy_interop() -> dict[str, Any]:
     a[0] = 42.0
     t[1] = 7.0
     if t[0].item() != 42.0 or a[1] != 7.0 or not np.shares_memory(a, t.numpy()):
-        raise RuntimeError("torch.from_numpy / .numpy() copied instead of sharing memory")
+        raise ProbeError("torch.from_numpy / .numpy() copied instead of sharing memory")
     for dev in devices():
         w = torch.ones(4, device=dev, requires_grad=True)
         back = (w * 3).detach().cpu().numpy()
         if back.dtype != np.float32 or back.tolist() != [3.0] * 4:
-            raise RuntimeError(f"{dev}: .detach().cpu().numpy() gave {back!r}")
+            raise ProbeError(f"{dev}: .detach().cpu().numpy() gave {back!r}")
     return result(
         "ok", f"zero-copy both ways; .detach().cpu().numpy() on {len(devices())} device(s)"
     )
@@ -51,7 +52,7 @@ def checkpoint() -> dict[str, Any]:
             state = torch.load(path, map_location=dev, weights_only=True)
             for name, value in model.state_dict().items():
                 if not torch.equal(state["model"][name], value):
-                    raise RuntimeError(f"{dev}: {name} changed in the round trip")
+                    raise ProbeError(f"{dev}: {name} changed in the round trip")
             torch.optim.AdamW(model.parameters()).load_state_dict(state["optim"])
     return result("ok", f"saved and loaded with weights_only=True on {len(devices())} device(s)")
 
@@ -71,7 +72,7 @@ def dataloader() -> dict[str, Any]:
     seen = torch.cat([batch[:, 0] for batch in loader])
     expected = torch.arange(64, dtype=torch.float32) ** 2
     if not torch.equal(seen, expected):
-        raise RuntimeError("DataLoader workers returned wrong or reordered batches")
+        raise ProbeError("DataLoader workers returned wrong or reordered batches")
     return result("ok", f"2 workers, pin_memory={pin}, 8 batches",
                   pin_memory=pin, seconds=round(time.perf_counter() - start, 3))  # fmt: skip
 
@@ -98,7 +99,7 @@ def distributed() -> dict[str, Any]:
                 t = torch.full((4,), 3.0, device=dev)
                 dist.all_reduce(t)
                 if t.tolist() != [3.0] * 4:
-                    raise RuntimeError(f"{backend}: all_reduce gave {t.tolist()}")
+                    raise ProbeError(f"{backend}: all_reduce gave {t.tolist()}")
             finally:
                 dist.destroy_process_group()
     return result("ok", f"init + all_reduce with {', '.join(backends)}", backends=backends)

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import IO, Any
 
 from torchwarden.env.probes import Probe
+from torchwarden.env.verdict import severity
+from torchwarden.findings import ProbeFinding
 
 __all__ = ["FINGERPRINT", "ProbeRun", "default_jobs", "run_probes", "skipped"]
 
@@ -34,13 +36,14 @@ def default_jobs() -> int:
     return 2 if (os.cpu_count() or 1) >= 4 else 1
 
 
-def _finding(probe: Probe, status: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"kind": "probe", "probe": probe.name, "title": probe.title, "status": status,
-            "message": message, "fix": probe.fix if status == "fail" else "",
-            "duration_s": 0.0, "error": None, **extra}  # fmt: skip
+def _finding(probe: Probe, status: str, message: str, **extra: Any) -> ProbeFinding:
+    return ProbeFinding(
+        probe=probe.name, title=probe.title, status=status, message=message,
+        fix=probe.fix if status == "fail" else "", severity=severity(status), **extra,
+    )  # fmt: skip
 
 
-def skipped(probes: Sequence[Probe], why: str) -> list[dict[str, Any]]:
+def skipped(probes: Sequence[Probe], why: str) -> list[ProbeFinding]:
     return [_finding(p, "skip", why) for p in probes]
 
 
@@ -71,9 +74,9 @@ class ProbeRun:
         self._proc.stdin.close()
         self._deadline = time.monotonic() + _IMPORT_ALLOWANCE_S + sum(p.timeout_s for p in probes)
 
-    def results(self, on_event: Callback | None = None) -> list[dict[str, Any]]:
+    def results(self, on_event: Callback | None = None) -> list[ProbeFinding]:
         """Block until every probe has a result; ``on_event`` sees start/result events live."""
-        by_name: dict[str, dict[str, Any]] = {}
+        by_name: dict[str, ProbeFinding] = {}
         try:
             for event in self._events():
                 self._track(event)
@@ -106,7 +109,7 @@ class ProbeRun:
         finally:
             timer.cancel()
 
-    def _result(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _result(self, event: dict[str, Any]) -> ProbeFinding:
         probe = next(p for p in self.probes if p.name == event["name"])
         failed = event.get("status") == "fail"
         return _finding(
@@ -146,7 +149,8 @@ class ProbeRun:
 
 def run_probes(
     probes: Sequence[Probe], *, jobs: int | None = None, on_event: Callback | None = None
-) -> list[dict[str, Any]]:
+) -> list[ProbeFinding]:
+    """Run ``probes`` (in a zygote subprocess) and return one finding per probe, in order."""
     return ProbeRun(probes, jobs=jobs).results(on_event)
 
 

@@ -23,7 +23,7 @@ class FakeNVMLError(Exception):
 
 
 def fake_nvml(count: int) -> types.ModuleType:
-    """The part of pynvml that runtime.gpus calls, answering for ``count`` H100s."""
+    """The part of pynvml that env.gpus reads, answering for ``count`` H100s."""
     nvml = types.ModuleType("pynvml")
     me = types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=2 * GiB)
     functions = {
@@ -31,6 +31,8 @@ def fake_nvml(count: int) -> types.ModuleType:
         "nvmlInit": lambda: None,
         "nvmlShutdown": lambda: None,
         "nvmlSystemGetDriverVersion": lambda: b"580.1",
+        "nvmlSystemGetCudaDriverVersion": lambda: 13000,
+        "nvmlDeviceGetCudaComputeCapability": lambda h: (9, 0),
         "nvmlDeviceGetCount": lambda: count,
         "nvmlDeviceGetHandleByIndex": lambda i: i,
         "nvmlDeviceGetName": lambda h: "NVIDIA H100 80GB HBM3",

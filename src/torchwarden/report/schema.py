@@ -1,8 +1,10 @@
 """The run record (``run.json``, schema ``torchwarden.run/1``) and its validation.
 
-docs/run-schema.md documents every field. Validation checks what the report and other
-tools rely on: required fields, their types, and the enumerations. Extra fields are
-allowed, so a minor addition within ``/1`` does not break older readers.
+docs/run-schema.md documents every field, and ``run_record.py`` types them. Validation
+checks what the report and other tools rely on: required fields, their types, and the
+enumerations. Each object's check is built against its typed dictionary (:func:`_shape`),
+so the validator and the writer cannot drift apart. Extra fields are allowed, so a
+minor addition within ``/1`` does not break older readers.
 """
 
 from __future__ import annotations
@@ -11,14 +13,26 @@ import json
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from torchwarden.errors import ReportError
+from torchwarden.report.run_record import (
+    Artifacts,
+    CpuMemory,
+    CudaMemory,
+    EnvironmentSummary,
+    GpuSummary,
+    RankRecord,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    Summary,
+)
 
 __all__ = ["RUN_SCHEMA", "STATUSES", "load_run_record", "validate_run_record"]
 
 RUN_SCHEMA = "torchwarden.run/1"
-STATUSES = ("ok", "failed", "interrupted", "oom")
+STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 Check = Callable[[Any, str], None]
 
@@ -33,17 +47,17 @@ def validate_run_record(record: Mapping[str, Any]) -> None:
             f"run record: schema is {schema!r}, this torchwarden reads {RUN_SCHEMA!r}. "
             "Open it with the torchwarden version that wrote it, or re-run to write a new one."
         )
-    _object(RUN_FIELDS)(record, "")
+    RUN(record, "")
 
 
-def load_run_record(path: Path) -> dict[str, Any]:
+def load_run_record(path: Path) -> RunRecord:
     """Read and validate a ``run.json``."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ReportError(f"Cannot read the run record {path}: {e}.") from None
     validate_run_record(record)
-    return dict(record)
+    return cast(RunRecord, record)
 
 
 def _fail(path: str, expected: str, value: Any) -> ReportError:
@@ -112,6 +126,19 @@ def _object(fields: Mapping[str, Check], *, optional: Mapping[str, Check] | None
     return check
 
 
+def _shape(typed: Any, checks: Mapping[str, Check]) -> Check:
+    """The check of a typed dictionary: its required keys present, its optional ones if there."""
+    required, optional = typed.__required_keys__, typed.__optional_keys__
+    if set(checks) != required | optional:  # a field added to one side only
+        raise TypeError(
+            f"{typed.__name__}: checks for {sorted(checks)}, keys {sorted(required | optional)}"
+        )
+    return _object(
+        {k: c for k, c in checks.items() if k in required},
+        optional={k: c for k, c in checks.items() if k in optional},
+    )
+
+
 def _list(item: Check, *, non_empty: bool = False) -> Check:
     def check(value: Any, path: str) -> None:
         if not isinstance(value, list) or (non_empty and not value):
@@ -149,8 +176,8 @@ def _finding(value: Any, path: str) -> None:
         _object(extra)(value, path)
 
 
-CPU_MEMORY = _object({"rss": BYTES}, optional={"tensor_bytes": _null(BYTES)})
-CUDA_MEMORY = _object({"allocated": BYTES, "reserved": BYTES, "peak_allocated": BYTES})
+CPU_MEMORY = _shape(CpuMemory, {"rss": BYTES, "tensor_bytes": _null(BYTES)})
+CUDA_MEMORY = _shape(CudaMemory, {"allocated": BYTES, "reserved": BYTES, "peak_allocated": BYTES})
 WHERE = {"step": _null(INT), "rank": _null(INT)}
 FINDING = {"kind": STR, "message": STR, "fix": STR}
 LEAK = {
@@ -178,38 +205,57 @@ OOM = {
     "top_tensors": _list(_object(TOP_TENSOR)),
 }
 KIND_FIELDS = {"leak": LEAK, "oom": OOM}
-GPU = {"index": INT, "name": STR, "memory_total": BYTES}
-ENVIRONMENT = {
-    "python": STR,
-    "platform": STR,
-    "hostname": STR,
-    "torch": _null(STR),
-    "cuda": _null(STR),
-    "driver": _null(STR),
-    "gpus": _list(_object(GPU)),
-    "cuda_visible_devices": _null(STR),
-}
-RANK = {"rank": INT, "pid": _null(INT), "status": STATUS, "exit_code": _null(INT), "steps": INT}
-STEP = {"step": INT, "rank": INT, "t": SECONDS, "time_s": _null(SECONDS), "memory": _memory}
-RUN_FIELDS: dict[str, Check] = {
-    "name": STR,
-    "command": _list(STR, non_empty=True),
-    "status": STATUS,
-    "exit_code": _null(INT),
-    "started_at": TIME,
-    "ended_at": TIME,
-    "duration_s": SECONDS,
-    "environment": _object(ENVIRONMENT),
-    "world_size": _of("an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "ranks": _list(_object(RANK)),
-    "steps": _list(_object(STEP)),
-    "findings": _list(_finding),
-    "artifacts": _object({"report": _null(STR), "snapshot": _null(STR)}),
-    "summary": _object(
-        {
-            "steps": INT,
-            "median_step_s": _null(SECONDS),
-            "peak_memory": _peak_memory,
-        }
-    ),
-}
+OBJECT = _of("an object", lambda v: isinstance(v, Mapping))
+GPU = _shape(GpuSummary, {"index": INT, "name": STR, "memory_total": BYTES})
+ENVIRONMENT = _shape(
+    EnvironmentSummary,
+    {
+        "python": STR,
+        "platform": STR,
+        "hostname": STR,
+        "torch": _null(STR),
+        "cuda": _null(STR),
+        "driver": _null(STR),
+        "gpus": _list(GPU),
+        "cuda_visible_devices": _null(STR),
+    },
+)
+RANK = _shape(
+    RankRecord,
+    {"rank": INT, "pid": _null(INT), "status": STATUS, "exit_code": _null(INT), "steps": INT},
+)
+STEP = _shape(
+    StepRecord,
+    {
+        "step": INT,
+        "rank": INT,
+        "t": SECONDS,
+        "time_s": _null(SECONDS),
+        "memory": _memory,
+        "transfers": OBJECT,
+    },
+)
+ARTIFACTS = _shape(Artifacts, {"report": _null(STR), "snapshot": _null(STR)})
+SUMMARY = _shape(
+    Summary, {"steps": INT, "median_step_s": _null(SECONDS), "peak_memory": _peak_memory}
+)
+RUN = _shape(
+    RunRecord,
+    {
+        "schema": STR,
+        "name": STR,
+        "command": _list(STR, non_empty=True),
+        "status": STATUS,
+        "exit_code": _null(INT),
+        "started_at": TIME,
+        "ended_at": TIME,
+        "duration_s": SECONDS,
+        "environment": ENVIRONMENT,
+        "world_size": _of("an integer >= 1", lambda v: _is_int(v) and v >= 1),
+        "ranks": _list(RANK),
+        "steps": _list(STEP),
+        "findings": _list(_finding),
+        "artifacts": ARTIFACTS,
+        "summary": SUMMARY,
+    },
+)

@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import Any
 
 import torch
 
+from torchwarden.report.run_record import EnvironmentSummary, GpuSummary
 from torchwarden.runtime.gpus import list_gpus
 
 __all__ = ["environment_summary"]
 
 
-def environment_summary() -> dict[str, Any]:
+def environment_summary() -> EnvironmentSummary:
     """Python, platform, host, torch, CUDA, driver and the GPUs this process can see."""
-    gpus = []
+    gpus: list[GpuSummary] = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)

@@ -87,8 +87,9 @@ def _top_tensors(device: int) -> tuple[TopTensor, ...]:
 class OOMForensics:
     """Attach to the CUDA allocator; ``finding`` holds the evidence after an OOM."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, memory_fraction: float | None = None) -> None:
         self.out_dir = out_dir
+        self.memory_fraction = memory_fraction  # --memory-fraction: the cap the OOM hit
         self.finding: OOMFinding | None = None
         self.snapshot_path: Path | None = None
 
@@ -103,7 +104,9 @@ class OOMForensics:
         if self.finding is not None:
             return  # the first OOM tells the story; retries inside the allocator repeat it
         try:
-            self.finding = self._collect(device, requested, device_free)
+            self.finding = self._collect(device, requested, device_free).replace(
+                limit_bytes=self._limit(device_total)
+            )
         except Exception as e:  # forensics must never mask the OOM itself
             self.finding = OOMFinding(
                 message=f"CUDA out of memory ({e!r} while collecting evidence)",
@@ -111,6 +114,10 @@ class OOMForensics:
                 requested_bytes=int(requested),
                 free_bytes=int(device_free),
             )
+
+    def _limit(self, device_total: int) -> int | None:
+        fraction = self.memory_fraction
+        return None if fraction is None else int(device_total * fraction)
 
     def _collect(self, device: int, requested: int, device_free: int) -> OOMFinding:
         counters = stats(device, census=False)[0]

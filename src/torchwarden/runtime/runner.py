@@ -81,7 +81,8 @@ class _Governance:
             else None,
         )
         audit = _audit() if config.audit_transfers else None
-        return cls(progress, monitor, OOMForensics(config.out_dir), audit)
+        forensics = OOMForensics(config.out_dir, config.memory_fraction)
+        return cls(progress, monitor, forensics, audit)
 
 
 def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:

@@ -62,3 +62,25 @@ def test_for_rank_is_a_quiet_rank() -> None:
 def test_bad_json_is_explained(text: str, message: str) -> None:
     with pytest.raises(RunError, match=message):
         RunConfig.from_json(text)
+
+
+def test_from_options_takes_the_fields_it_knows() -> None:
+    """The CLI passes all its options; those named as fields become the config."""
+    options = {
+        "leak_check": False,
+        "memory_fraction": 0.25,
+        "gpus": "2",
+        "nnodes": "1",
+        "name": None,
+    }
+    config = RunConfig.from_options(options, out_dir=Path("o"), name="n")
+    assert config == RunConfig(Path("o"), "n", leak_check=False, memory_fraction=0.25)
+
+
+def test_every_field_but_the_derived_ones_is_a_run_option() -> None:
+    """Adding a field to RunConfig and a click option of its name is all a new option needs."""
+    from torchwarden.cli.run import run
+
+    options = {p.name for p in run.params}
+    derived = {"out_dir", "name", "rank", "summary"}  # set by the CLI or per rank, not options
+    assert {f.name for f in dataclasses.fields(RunConfig)} - derived <= options

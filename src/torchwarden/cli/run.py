@@ -116,15 +116,7 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     from torchwarden.runtime.config import RunConfig
 
     name = opts["name"] or workload.name
-    config = RunConfig(
-        out_dir=opts["out"] or _default_out(name),
-        name=name,
-        leak_check=opts["leak_check"],
-        memory_fraction=opts["memory_fraction"],
-        progress=opts["progress"],
-        report=opts["report"],
-        audit_transfers=opts["audit_transfers"],
-    )
+    config = RunConfig.from_options(opts, out_dir=opts["out"] or _default_out(name), name=name)
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:

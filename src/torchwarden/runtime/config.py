@@ -1,7 +1,7 @@
 """How one run is governed: :class:`RunConfig`, and its JSON form for torchrun's workers.
 
-A ``run`` option lives here once, as a field: the CLI fills it from its click option,
-and every rank of a ``--nproc-per-node`` run receives the whole config as JSON in
+A ``run`` option lives here once, as a field: the CLI fills it from the click option of
+the same name (:meth:`RunConfig.from_options`), and every rank of a ``--nproc-per-node`` run receives the whole config as JSON in
 ``TORCHWARDEN_RUN_CONFIG`` (:meth:`RunConfig.to_json`, :meth:`RunConfig.from_json`), so
 adding an option touches this class and the click option, nothing in between.
 """
@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import typing
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,15 @@ class RunConfig:
                 f"--memory-fraction must be in (0, 1], got {self.memory_fraction}: it is the "
                 "share of each GPU's memory this run may use (0.5 = half)."
             )
+
+    @classmethod
+    def from_options(cls, options: Mapping[str, Any], **given: Any) -> RunConfig:
+        """The config from command-line options named as its fields (others are ignored).
+
+        ``given`` wins over ``options``: values the caller derived (``out_dir``, ``name``).
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in options.items() if k in names}, **given})
 
     def to_json(self) -> str:
         """Every field as one JSON object (``out_dir`` as a string)."""

@@ -126,11 +126,11 @@ def test_transfers_of_a_step_must_be_an_object(record: Record) -> None:
 
 def test_validator_and_typed_record_cannot_drift() -> None:
     """Each object's check is built from its typed dictionary; a key on one side only fails."""
+    from torchwarden.report.checks import STR, shape
     from torchwarden.report.run_record import Artifacts
-    from torchwarden.report.schema import STR, _shape
 
     with pytest.raises(TypeError, match=r"Artifacts: checks for \['report'\]"):
-        _shape(Artifacts, {"report": STR})
+        shape(Artifacts, {"report": STR})
 
 
 def test_findings_read_back_into_their_classes(record: Record) -> None:

@@ -4,10 +4,11 @@ The workload runs with ``__main__`` semantics (``sys.argv``, ``sys.path[0]``, ex
 code), so ``torchwarden run train.py`` behaves like ``python train.py``. Steps,
 leaks and OOMs are observed through hooks; nothing in the script changes.
 
-:func:`run_in_process` is three steps, each its own function: set-up (:func:`_govern`
-enters every hook into one :class:`~contextlib.ExitStack`, which undoes them in reverse
-whatever happens), outcome mapping (:func:`outcome_of`: how the workload ended, as a
-status and an exit code) and record building (:func:`_record`).
+:func:`run_in_process` is three steps, each its own function: set-up
+(:func:`~torchwarden.runtime.hooks.govern` enters every hook into one
+:class:`~contextlib.ExitStack`, which undoes them in reverse whatever happens),
+outcome mapping (:func:`outcome_of`: how the workload ended, as a status and an exit
+code) and record building (:func:`_record`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,11 @@ import os
 import runpy
 import signal
 import sys
-import threading
 import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any, cast
 
 import torch
@@ -33,20 +32,15 @@ from torchwarden.frames import classify
 from torchwarden.report.run_record import RunRecord, RunStatus, StepRecord
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
-from torchwarden.runtime.oom import OOMForensics
-from torchwarden.runtime.progress import Progress, print_summary
+from torchwarden.runtime.hooks import Governance, Terminated, govern
+from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
-from torchwarden.runtime.steps import StepMonitor
 from torchwarden.runtime.workload import Workload
 
 __all__ = ["RunOutcome", "finish", "outcome_of", "run_in_process"]
 
 
 _NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C so the record is still written."""
 
 
 @dataclass(frozen=True)
@@ -57,45 +51,17 @@ class RunOutcome:
     out_dir: Path
 
 
-@dataclass(frozen=True)
-class _Governance:
-    """What watches the workload: steps and leaks, OOMs, and (optionally) transfers.
-
-    Built before anything is installed, so that a run interrupted during set-up still
-    has steps (none) and findings (none) to record.
-    """
-
-    progress: Progress
-    monitor: StepMonitor
-    forensics: OOMForensics
-    audit: Any | None  # torchwarden.data's Audit, imported only when asked for
-
-    @classmethod
-    def for_run(cls, config: RunConfig, console: Console) -> _Governance:
-        progress = Progress(console, config.name, enabled=config.progress)
-        monitor = StepMonitor(
-            rank=config.rank,
-            leak_check=config.leak_check,
-            on_step=(lambda s: progress.update(s, len(monitor.findings)))
-            if progress.enabled
-            else None,
-        )
-        audit = _audit() if config.audit_transfers else None
-        forensics = OOMForensics(config.out_dir, config.memory_fraction)
-        return cls(progress, monitor, forensics, audit)
-
-
 def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
     """Run ``workload`` governed; return its exit code, status and record."""
     console = Console(stderr=True)
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    governance = _Governance.for_run(config, console)
+    governance = Governance.for_run(config, console)
     started, t0 = time.time(), time.perf_counter()
     status: RunStatus = "ok"
     exit_code = 0
     try:
         with ExitStack() as stack:
-            _govern(stack, governance, config.memory_fraction, console)
+            govern(stack, governance, config.memory_fraction, console)
             _execute(workload)
     except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
         exit_code, status = outcome_of(e)
@@ -103,31 +69,6 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
     record = _record(workload, config, governance, status, exit_code, times)
     finish(record, config, console)
     return RunOutcome(exit_code, record["status"], record, config.out_dir)
-
-
-def _govern(
-    stack: ExitStack, governance: _Governance, memory_fraction: float | None, console: Console
-) -> None:
-    """Install every hook, each undone by ``stack``: the last installed is the first removed."""
-    stack.callback(_reap_children)
-    if _main_thread():
-        _trap_sigterm(stack)
-    _cap_memory(memory_fraction, console)
-    governance.forensics.install()
-    stack.enter_context(governance.progress)
-    if governance.audit is not None:
-        stack.enter_context(governance.audit)
-    governance.monitor.start()
-    stack.callback(governance.monitor.stop)
-
-
-def _trap_sigterm(stack: ExitStack) -> None:
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    stack.callback(signal.signal, signal.SIGTERM, previous or signal.SIG_DFL)
 
 
 def outcome_of(e: BaseException) -> tuple[int, RunStatus]:
@@ -149,7 +90,7 @@ def outcome_of(e: BaseException) -> tuple[int, RunStatus]:
 def _record(
     workload: Workload,
     config: RunConfig,
-    governance: _Governance,
+    governance: Governance,
     status: RunStatus,
     exit_code: int,
     times: RunTimes,
@@ -210,32 +151,6 @@ def _print_user_traceback(e: BaseException) -> None:
     traceback.print_exception(type(e), e, tb or e.__traceback__, file=sys.stderr)
 
 
-def _cap_memory(fraction: float | None, console: Console) -> None:
-    if fraction is None:
-        return
-    if not torch.cuda.is_available():
-        console.print(
-            "[yellow]torchwarden: --memory-fraction ignored: no CUDA device is visible.[/]"
-        )
-        return
-    for i in range(torch.cuda.device_count()):
-        torch.cuda.set_per_process_memory_fraction(fraction, i)
-
-
-def _reap_children() -> None:
-    """Stop processes the workload started and left behind (they would hold GPU memory)."""
-    try:
-        import psutil
-    except ImportError:
-        return
-    children = psutil.Process().children(recursive=True)
-    for child in children:
-        child.terminate()
-    _, alive = psutil.wait_procs(children, timeout=3)
-    for child in alive:
-        child.kill()
-
-
 def finish(record: RunRecord, config: RunConfig, console: Console) -> None:
     """Write run.json and report.html, then print the summary."""
     if not config.report:
@@ -247,13 +162,3 @@ def finish(record: RunRecord, config: RunConfig, console: Console) -> None:
         write_report(record, config.out_dir / "report.html")
     if config.summary:
         print_summary(console, record, str(config.out_dir))
-
-
-def _audit() -> Any:
-    from torchwarden.data import audit
-
-    return audit()
-
-
-def _main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()

@@ -8,8 +8,8 @@ import socket
 
 import torch
 
+from torchwarden.env.gpus import read_nvml
 from torchwarden.report.run_record import EnvironmentSummary, GpuSummary
-from torchwarden.runtime.gpus import list_gpus
 
 __all__ = ["environment_summary"]
 
@@ -27,7 +27,7 @@ def environment_summary() -> EnvironmentSummary:
         "hostname": socket.gethostname(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "driver": list_gpus().driver if gpus else None,  # NVML first
+        "driver": read_nvml().driver if gpus else None,  # None where NVML cannot be read
         "gpus": gpus,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

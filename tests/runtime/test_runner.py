@@ -101,3 +101,22 @@ def test_a_worker_takes_its_config_from_the_environment(tmp_path: Path) -> None:
 def _environment() -> dict[str, object]:
     keys = ("python", "platform", "hostname", "torch", "cuda", "driver", "cuda_visible_devices")
     return {**dict.fromkeys(keys, "x"), "gpus": []}
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "message"),
+    [
+        (["train.py"], {CONFIG_VAR: "{}"}, r"expected 'script\|module TARGET \[ARGS\.\.\.\]'"),
+        (["script", "train.py"], {}, rf"{CONFIG_VAR} is not set"),
+    ],
+)
+def test_a_worker_started_by_hand_is_told_how(
+    argv: list[str], env: dict[str, str], message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from torchwarden.errors import RunError
+    from torchwarden.runtime.worker import main
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(RunError, match=message):
+        main(argv)

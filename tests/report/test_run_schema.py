@@ -129,7 +129,7 @@ def test_validator_and_typed_record_cannot_drift() -> None:
     from torchwarden.report.checks import STR, shape
     from torchwarden.report.run_record import Artifacts
 
-    with pytest.raises(TypeError, match=r"Artifacts: checks for \['report'\]"):
+    with pytest.raises(ReportError, match=r"Artifacts: checks for \['report'\]"):
         shape(Artifacts, {"report": STR})
 
 

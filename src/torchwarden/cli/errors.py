@@ -13,6 +13,7 @@ errors keep click's format and also exit with 2.
 
 from __future__ import annotations
 
+import sys
 from typing import NoReturn
 
 import click
@@ -32,4 +33,4 @@ def format_error(error: TorchwardenError) -> str:
 def fail(error: TorchwardenError) -> NoReturn:
     """Print ``error`` on stderr and exit with :data:`EXIT_ERROR`."""
     click.echo(format_error(error), err=True)
-    raise click.exceptions.Exit(EXIT_ERROR)
+    sys.exit(EXIT_ERROR)

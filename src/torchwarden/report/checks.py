@@ -103,8 +103,8 @@ def obj(fields: Mapping[str, Check], *, optional: Mapping[str, Check] | None = N
 def shape(typed: Any, checks: Mapping[str, Check]) -> Check:
     """The check of a typed dictionary: its required keys present, its optional ones if there."""
     required, optional = typed.__required_keys__, typed.__optional_keys__
-    if set(checks) != required | optional:  # a field added to one side only
-        raise TypeError(
+    if set(checks) != required | optional:  # a field added to one side only: a bug here
+        raise ReportError(
             f"{typed.__name__}: checks for {sorted(checks)}, keys {sorted(required | optional)}"
         )
     return obj(

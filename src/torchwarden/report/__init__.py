@@ -3,6 +3,7 @@
 Nothing here imports torch, so a report can be rendered on any machine from a record.
 """
 
+from torchwarden.errors import ReportError as ReportError
 from torchwarden.report.html import render_report as render_report
 from torchwarden.report.html import write_report as write_report
 from torchwarden.report.run_record import RankRecord as RankRecord
@@ -20,6 +21,7 @@ __all__ = [
     "RUN_SCHEMA",
     "STATUSES",
     "RankRecord",
+    "ReportError",
     "RunRecord",
     "RunStatus",
     "StepRecord",

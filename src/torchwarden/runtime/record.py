@@ -120,7 +120,7 @@ def merge_records(
     """One record for a multi-rank run: steps and findings of every rank, worst status."""
     ranked = sorted(records, key=lambda r: r["ranks"][0]["rank"])
     if not ranked:
-        raise RunError("merge_records needs at least one rank record.")
+        raise RunError("merge_records needs at least one rank record")
     steps = [s for r in ranked for s in r["steps"]]
     status = min((r["status"] for r in ranked), key=_SEVERITY.__getitem__)
     if exit_code not in (0, None) and status == "ok":

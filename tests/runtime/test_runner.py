@@ -16,9 +16,8 @@ from torchwarden.findings import OOMFinding, TopTensor, finding_from_dict
 from torchwarden.report import validate_run_record
 from torchwarden.runtime import steps
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
-from torchwarden.runtime.hooks import Terminated
 from torchwarden.runtime.record import RunTimes, build_record
-from torchwarden.runtime.runner import outcome_of, run_in_process
+from torchwarden.runtime.runner import Terminated, outcome_of, run_in_process
 from torchwarden.runtime.workload import Workload
 
 

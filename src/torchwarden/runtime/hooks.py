@@ -2,7 +2,7 @@
 
 :class:`Governance` holds the watchers (step monitor, OOM forensics, progress line,
 transfer audit), built before anything is installed; :func:`govern` installs them and
-every other hook (the SIGTERM trap, the memory cap, the clean-up of leftover child
+every other hook (the runner's SIGTERM handler, the memory cap, the clean-up of leftover child
 processes) into one :class:`~contextlib.ExitStack`, which removes them in reverse order.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
 from types import FrameType
@@ -23,11 +24,9 @@ from torchwarden.runtime.oom import OOMForensics
 from torchwarden.runtime.progress import Progress
 from torchwarden.runtime.steps import StepMonitor
 
-__all__ = ["Governance", "Terminated", "govern"]
+__all__ = ["Governance", "SignalHandler", "govern"]
 
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C so the record is still written."""
+SignalHandler = Callable[[int, FrameType | None], None]
 
 
 @dataclass(frozen=True)
@@ -59,12 +58,21 @@ class Governance:
 
 
 def govern(
-    stack: ExitStack, governance: Governance, memory_fraction: float | None, console: Console
+    stack: ExitStack,
+    governance: Governance,
+    *,
+    memory_fraction: float | None,
+    on_sigterm: SignalHandler,
+    console: Console,
 ) -> None:
-    """Install every hook, each undone by ``stack``: the last installed is the first removed."""
+    """Install every hook, each undone by ``stack``: the last installed is the first removed.
+
+    ``on_sigterm`` replaces the SIGTERM handler while the workload runs (main thread only).
+    """
     stack.callback(_reap_children)
     if _main_thread():
-        _trap_sigterm(stack)
+        previous = signal.signal(signal.SIGTERM, on_sigterm)
+        stack.callback(signal.signal, signal.SIGTERM, previous or signal.SIG_DFL)
     _cap_memory(memory_fraction, console)
     governance.forensics.install()
     stack.enter_context(governance.progress)
@@ -72,15 +80,6 @@ def govern(
         stack.enter_context(governance.audit)
     governance.monitor.start()
     stack.callback(governance.monitor.stop)
-
-
-def _trap_sigterm(stack: ExitStack) -> None:
-    def on_sigterm(signum: int, frame: FrameType | None) -> None:
-        raise Terminated()
-
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, on_sigterm)
-    stack.callback(signal.signal, signal.SIGTERM, previous or signal.SIG_DFL)
 
 
 def _cap_memory(fraction: float | None, console: Console) -> None:

@@ -22,6 +22,7 @@ import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, cast
 
 import torch
@@ -32,7 +33,7 @@ from torchwarden.frames import classify
 from torchwarden.report.run_record import RunRecord, RunStatus, StepRecord
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
-from torchwarden.runtime.hooks import Governance, Terminated, govern
+from torchwarden.runtime.hooks import Governance, govern
 from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
 from torchwarden.runtime.workload import Workload
@@ -41,6 +42,14 @@ __all__ = ["RunOutcome", "finish", "outcome_of", "run_in_process"]
 
 
 _NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwind like Ctrl-C so the record is still written."""
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
 
 
 @dataclass(frozen=True)
@@ -61,7 +70,13 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
     exit_code = 0
     try:
         with ExitStack() as stack:
-            govern(stack, governance, config.memory_fraction, console)
+            govern(
+                stack,
+                governance,
+                memory_fraction=config.memory_fraction,
+                on_sigterm=_terminate,
+                console=console,
+            )
             _execute(workload)
     except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
         exit_code, status = outcome_of(e)

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import torch
 
+from torchwarden.findings import OOMFinding, finding_from_dict
 from torchwarden.report import validate_run_record
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
@@ -67,6 +68,10 @@ def test_oom_under_memory_fraction_is_explained(tmp_path: Path) -> None:
     assert "not enough memory" in oom["verdict"]
     assert oom["top_tensors"] and oom["top_tensors"][0]["holder"].startswith("global keep[")
     assert oom["top_tensors"][0]["nbytes"] == 512 * 1024 * 1024
+    total = torch.cuda.get_device_properties(0).total_memory
+    assert oom["limit_bytes"] == pytest.approx(0.05 * total, rel=0.01)  # the --memory-fraction cap
+    typed = finding_from_dict(oom)
+    assert isinstance(typed, OOMFinding) and typed.top_tensors[0].shape == (512 * 1024 * 1024,)
     snapshot = tmp_path / "out" / oom["snapshot"]
     with open(snapshot, "rb") as f:
         data = pickle.load(f)

@@ -131,3 +131,28 @@ def test_report_does_not_import_torch(tmp_path: Path) -> None:
         "import torchwarden.runtime.lease; assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_new_kind_of_finding_shows_its_own_fields(record: Record) -> None:
+    """Findings are read generically: a kind the report has never seen still shows its fields."""
+    record["findings"] = [
+        {
+            "kind": "hidden-sync",
+            "message": "x.item() synchronises every step",
+            "fix": "Keep the sum on the device.",
+            "site": "train.py:12",
+            "count": 40,
+            "copied_bytes": 3 << 20,
+            "seen_at_steps": [2, 3, 4],
+        }
+    ]
+    page = render_report(record)
+    parse(page)
+    assert '<span class="kind kind-hidden-sync">hidden-sync</span>' in page
+    for text in (
+        "<code>train.py:12</code>",
+        "<dt>count</dt><dd>40</dd>",
+        "<dt>copied</dt><dd>3.0 MiB</dd>",
+    ):
+        assert text in page
+    assert "<dt>seen at steps</dt><dd>2, 3, 4</dd>" in page

@@ -114,3 +114,28 @@ def test_load_run_record(record: Record, tmp_path: Path) -> None:
     path.write_text("{not json")
     with pytest.raises(ReportError, match=r"Cannot read the run record .*run\.json"):
         load_run_record(path)
+
+
+def test_transfers_of_a_step_must_be_an_object(record: Record) -> None:
+    record["steps"][0]["transfers"] = {"syncs": 1}
+    validate_run_record(record)
+    record["steps"][0]["transfers"] = 3
+    with pytest.raises(ReportError, match=r"steps\[0\]\.transfers must be an object"):
+        validate_run_record(record)
+
+
+def test_validator_and_typed_record_cannot_drift() -> None:
+    """Each object's check is built from its typed dictionary; a key on one side only fails."""
+    from torchwarden.report.checks import STR, shape
+    from torchwarden.report.run_record import Artifacts
+
+    with pytest.raises(ReportError, match=r"Artifacts: checks for \['report'\]"):
+        shape(Artifacts, {"report": STR})
+
+
+def test_findings_read_back_into_their_classes(record: Record) -> None:
+    from torchwarden.findings import LeakFinding, OOMFinding, finding_from_dict
+
+    leak, oom = (finding_from_dict(f) for f in record["findings"][:2])
+    assert isinstance(leak, LeakFinding) and leak.holder == "global history[3]"
+    assert isinstance(oom, OOMFinding) and oom.top_tensors[0].shape == (8192, 32768)

@@ -1,97 +1,54 @@
-"""`torchwarden gpus` and the GPU listing, with a fake NVML standing in for the driver."""
+"""The GPU listing and the GPUs a run may lease, with a fake NVML standing in for the driver."""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-import types
-from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from torchwarden.cli.gpus import gpus
-from torchwarden.runtime.gpus import available_gpus, list_gpus, visible_indices
-from torchwarden.runtime.lease import acquire, parse_gpu_request
-
-GiB = 1 << 30
+from tests.fake_nvml import GiB, fake_nvml
+from torchwarden.env.gpus import from_nvml
+from torchwarden.errors import RunError
+from torchwarden.runtime.gpus import FAKE_GPU_COUNT_VAR, available_gpus, list_gpus, visible_indices
 
 
-class FakeNVMLError(Exception):
-    pass
-
-
-def fake_nvml(count: int) -> types.ModuleType:
-    """The part of pynvml that runtime.gpus calls, answering for ``count`` H100s."""
-    nvml = types.ModuleType("pynvml")
-    me = types.SimpleNamespace(pid=os.getpid(), usedGpuMemory=2 * GiB)
-    functions = {
-        "NVMLError": FakeNVMLError,
-        "nvmlInit": lambda: None,
-        "nvmlShutdown": lambda: None,
-        "nvmlSystemGetDriverVersion": lambda: b"580.1",
-        "nvmlDeviceGetCount": lambda: count,
-        "nvmlDeviceGetHandleByIndex": lambda i: i,
-        "nvmlDeviceGetName": lambda h: "NVIDIA H100 80GB HBM3",
-        "nvmlDeviceGetMemoryInfo": lambda h: types.SimpleNamespace(used=h * GiB, total=80 * GiB),
-        "nvmlDeviceGetUtilizationRates": lambda h: types.SimpleNamespace(gpu=10 * h),
-        "nvmlDeviceGetComputeRunningProcesses": lambda h: [me] if h == 0 else [],
-    }
-    for name, value in functions.items():
-        setattr(nvml, name, value)
-    return nvml
-
-
-@pytest.fixture
-def lease_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+@pytest.fixture(autouse=True)
+def _no_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.setenv("TORCHWARDEN_LEASE_DIR", str(tmp_path / "leases"))
-    return tmp_path / "leases"
 
 
-def test_nvml_listing(lease_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_nvml_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(2))
     listing = list_gpus()
     assert listing.source == "nvml" and listing.driver == "580.1"
     assert [g.memory_used for g in listing.gpus] == [0, GiB]
     first = listing.gpus[0].processes
     assert first is not None and first[0].pid == os.getpid() and first[0].used_bytes == 2 * GiB
+    assert first[0].name is not None  # psutil named this process
 
 
-def test_cli_table_shows_lease_holders(lease_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(2))
-    monkeypatch.setenv("COLUMNS", "250")  # rich reads the width from here, not from click
-    with acquire(parse_gpu_request("1,"), available=[0, 1], command="python train.py"):
-        result = CliRunner().invoke(gpus, [])
-    assert result.exit_code == 0, result.output
-    assert "NVIDIA H100 80GB HBM3" in result.output and "1.0 GiB / 80.0 GiB" in result.output
-    assert f"(pid {os.getpid()})" in result.output and "python train.py" in result.output
-    assert "free" in result.output and "IEC" in result.output
+def test_listing_and_fingerprint_read_the_same_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One NVML reader: `torchwarden gpus` and `doctor` agree on every GPU."""
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(3))
+    listing, fingerprint = list_gpus(), from_nvml()
+    assert fingerprint["driver"] == {
+        "version": "580.1",
+        "cuda": "13.0",
+        "source": "nvml",
+        "error": None,
+    }
+    assert [(g.index, g.name, g.memory_total) for g in listing.gpus] == [
+        (g["index"], g["name"], g["memory_bytes"]) for g in fingerprint["gpus"]
+    ]
+    assert fingerprint["gpus"][0]["compute_capability"] == "9.0"
+    assert fingerprint["gpus"][0]["pcie"]["gen"] is None  # the fake board does not say
 
 
-def test_cli_json(lease_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(2))
-    with acquire(parse_gpu_request("0,"), available=[0, 1], command="python train.py"):
-        result = CliRunner().invoke(gpus, ["--json"])
-    record = json.loads(result.output)
-    assert record["schema"] == "torchwarden.gpus/1"
-    assert record["gpus"][0]["lease"]["command"] == "python train.py"
-    assert record["gpus"][1]["lease"] is None
-    assert record["gpus"][1]["utilization"] == 10
-
-
-def test_no_gpu_is_a_clear_message(lease_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    torch = pytest.importorskip("torch")
-    if torch.cuda.is_available():
-        pytest.skip("this machine has a GPU")
+def test_without_nvml_the_reason_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", None)  # import pynvml fails
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
-    monkeypatch.setenv("COLUMNS", "300")
-    result = CliRunner().invoke(gpus, [])
-    assert result.exit_code == 0
-    assert result.output.startswith("No CUDA GPU visible (CUDA_VISIBLE_DEVICES='0'); NVML: ")
-    assert "pip install nvidia-ml-py" in result.output
+    listing = list_gpus()
+    assert "NVML: nvidia-ml-py is not installed (pip install nvidia-ml-py)" in listing.problems
 
 
 @pytest.mark.parametrize(
@@ -101,16 +58,27 @@ def test_no_gpu_is_a_clear_message(lease_dir: Path, monkeypatch: pytest.MonkeyPa
 def test_visible_indices(
     value: str | None, expected: list[int], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if value is None:
-        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    else:
+    if value is not None:
         monkeypatch.setenv("CUDA_VISIBLE_DEVICES", value)
     assert visible_indices(4) == expected
 
 
-def test_available_gpus_respects_visible_devices(
-    lease_dir: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_available_gpus_respects_visible_devices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(4))
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,1")
     assert available_gpus() == [3, 1]
+
+
+def test_fake_gpu_count_stands_in_for_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(4))
+    monkeypatch.setenv(FAKE_GPU_COUNT_VAR, "2")
+    assert available_gpus() == [0, 1]  # not the four NVML sees
+    monkeypatch.setenv(FAKE_GPU_COUNT_VAR, "0")
+    assert available_gpus() == []
+
+
+@pytest.mark.parametrize("value", ["two", "-1", "1.5", ""])
+def test_a_bad_fake_gpu_count_is_explained(value: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(FAKE_GPU_COUNT_VAR, value)
+    with pytest.raises(RunError, match=rf"{FAKE_GPU_COUNT_VAR}=.*number of stand-in GPUs"):
+        available_gpus()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -105,12 +104,6 @@ def test_sigterm_mid_run_writes_interrupted_record(tmp_path: Path) -> None:
     assert len(record["steps"]) >= 3  # torchwarden.step() marks steps without an optimizer
 
 
-def test_missing_script_is_a_clear_error(tmp_path: Path) -> None:
-    proc = subprocess.run([*RUN, "nope.py"], cwd=tmp_path, capture_output=True, text=True)
-    assert proc.returncode == 2
-    assert "No script at 'nope.py'" in proc.stderr
-
-
 def test_module_mode_runs_the_bundled_example_briefly(tmp_path: Path) -> None:
     proc = subprocess.run(
         [*RUN, "--out", "ex", "-m", "torchwarden.examples.transformer", "--steps", "20", "--log-every", "10"],
@@ -121,51 +114,6 @@ def test_module_mode_runs_the_bundled_example_briefly(tmp_path: Path) -> None:
     record = _record(tmp_path, "ex")
     assert record["summary"]["steps"] == 20
     assert not [f for f in record["findings"] if f["kind"] == "leak"], record["findings"]
-
-
-def _start_holder(tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [*RUN, "--gpus", "1", "--out", name, "train.py"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
-    return proc
-
-
-def test_gpu_lease_conflict_wait_and_sigkill(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(scripts.FOREVER)
-    env = {
-        **os.environ,
-        "TORCHWARDEN_FAKE_GPU_COUNT": "1",
-        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
-    }
-    holder = _start_holder(tmp_path, env, "a")
-    try:
-        busy = subprocess.run(
-            [*RUN, "--gpus", "1", "--out", "b", "train.py"],
-            cwd=tmp_path, capture_output=True, text=True, env=env, timeout=60,
-        )  # fmt: skip
-        assert busy.returncode == 2
-        assert f"pid {holder.pid}" in busy.stderr and "--wait" in busy.stderr
-        waiter = subprocess.Popen(
-            [*RUN, "--gpus", "1", "--wait", "--out", "c", "train.py"],
-            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        )  # fmt: skip
-        assert waiter.stderr is not None
-        assert "waiting for GPU 0" in waiter.stderr.readline()  # queued, naming the holder
-        assert waiter.poll() is None
-        holder.send_signal(signal.SIGKILL)  # no clean-up: flock still frees the lease
-        holder.wait(timeout=30)
-        assert waiter.stdout is not None and waiter.stdout.readline().strip() == "ready"
-        waiter.send_signal(signal.SIGTERM)
-        assert waiter.wait(timeout=60) == 128 + signal.SIGTERM
-    finally:
-        for p in (holder, *([waiter] if "waiter" in locals() else [])):
-            p.kill()
-            p.wait()
-            for stream in (p.stdout, p.stderr):
-                if stream is not None:
-                    stream.close()
 
 
 @pytest.mark.slow

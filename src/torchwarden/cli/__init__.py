@@ -1,6 +1,8 @@
 """The ``torchwarden`` command line. One module per command; no logic beyond parsing and printing.
 
 Commands are imported only when invoked, so ``torchwarden --help`` does not import torch.
+Every command's :class:`~torchwarden.errors.TorchwardenError` is caught by the group and
+printed by :func:`torchwarden.cli.errors.fail` (one format, exit code 2).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from typing import Any
 import click
 
 from torchwarden._version import __version__
+from torchwarden.cli.errors import fail
+from torchwarden.errors import TorchwardenError
 
 __all__ = ["cli", "main"]
 
@@ -26,7 +30,7 @@ COMMANDS: dict[str, str] = {
 
 
 class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
+    """A click group whose subcommands are imported on first use, and the error boundary."""
 
     def __init__(self, *args: Any, lazy: dict[str, str], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -45,6 +49,12 @@ class LazyGroup(click.Group):
             command: click.Command = getattr(importlib.import_module(module), attr)
             return command
         return super().get_command(ctx, cmd_name)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except TorchwardenError as e:
+            fail(e)
 
 
 @click.group(

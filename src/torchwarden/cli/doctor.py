@@ -12,7 +12,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from torchwarden.env.probes import PROBES
-from torchwarden.errors import EnvError
+from torchwarden.units import format_bytes
 
 __all__ = ["doctor", "print_report"]
 
@@ -75,23 +75,15 @@ def doctor(
     from torchwarden.env.doctor import checkup, judge_file
 
     console = Console()
-    try:
-        if fingerprint_path is not None:
-            result = judge_file(fingerprint_path)
-        else:
-            with _LiveProgress(console) as on_event:
-                result = checkup(
-                    quick=quick,
-                    probes=probes,
-                    run_probes=not no_probes,
-                    jobs=jobs,
-                    on_event=on_event,
-                )
-        if json_path is not None:
-            report.save(result, json_path)
-    except EnvError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+    if fingerprint_path is not None:
+        result = judge_file(fingerprint_path)
+    else:
+        with _LiveProgress(console) as on_event:
+            result = checkup(
+                quick=quick, probes=probes, run_probes=not no_probes, jobs=jobs, on_event=on_event
+            )
+    if json_path is not None:
+        report.save(result, json_path)
     print_report(result, console)
     code = report.exit_code(result, strict=strict)
     if json_path is not None:
@@ -183,9 +175,9 @@ def _facts(result: dict[str, Any]) -> Table:
     )
     for gpu in fp.get("gpus", []):
         table.add_row(f"GPU {gpu.get('index')}", f"{gpu.get('name')}  cc {gpu.get('compute_capability')}  "
-                      f"{(gpu.get('memory_bytes') or 0) / (1 << 30):.0f} GiB")  # fmt: skip
+                      f"{format_bytes(gpu.get('memory_bytes'))}")  # fmt: skip
     host = fp.get("host", {})
-    table.add_row("host", f"{host.get('cpu_count')} CPUs, {(host.get('memory_bytes') or 0) / (1 << 30):.0f} GiB, "
-                  f"/dev/shm {(host.get('shm_bytes') or 0) / (1 << 30):.1f} GiB, "
+    table.add_row("host", f"{host.get('cpu_count')} CPUs, {format_bytes(host.get('memory_bytes'))}, "
+                  f"/dev/shm {format_bytes(host.get('shm_bytes'))}, "
                   f"container: {host.get('container', {}).get('runtime') or 'no'}")  # fmt: skip
     return table

@@ -39,15 +39,11 @@ def diff_command(a: Path, b: Path, json_path: Path | None, show_all: bool) -> No
     from torchwarden.env.diff import diff
     from torchwarden.env.doctor import judge_file
 
-    try:
-        left, right = judge_file(a), judge_file(b)
-        differences = diff(left, right)
-        if json_path is not None:
-            report.save({"schema": "torchwarden.envdiff/1", "a": str(a), "b": str(b),
-                         "differences": differences}, json_path)  # fmt: skip
-    except EnvError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+    left, right = judge_file(a), judge_file(b)
+    differences = diff(left, right)
+    if json_path is not None:
+        report.save({"schema": "torchwarden.envdiff/1", "a": str(a), "b": str(b),
+                     "differences": differences}, json_path)  # fmt: skip
     console = Console()
     _print_diff(console, differences, show_all, a, b)
     sys.exit(1 if any(d["matters"] for d in differences) else 0)
@@ -119,22 +115,23 @@ def dockerfile_command(
     """Write a Dockerfile that rebuilds this (or a recorded) environment, and its docker run line."""
     from torchwarden.env import dockerfile, fingerprint, report
 
-    try:
-        fp = (
-            report.load(fingerprint_path)["fingerprint"]
-            if fingerprint_path
-            else fingerprint.collect()
-        )
-        spec = dockerfile.DockerSpec.from_fingerprint(
-            fp, jupyter=jupyter, ssh=ssh, digest=digest, compile=not no_compile,
-            shm_size=shm_size, image=image,
-        )  # fmt: skip
-        text = dockerfile.render(spec, source=str(fingerprint_path or "this machine"))
-        if output is not None:
-            output.write_text(text)
-    except (EnvError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+    fp = report.load(fingerprint_path)["fingerprint"] if fingerprint_path else fingerprint.collect()
+    spec = dockerfile.DockerSpec.from_fingerprint(
+        fp, jupyter=jupyter, ssh=ssh, digest=digest, compile=not no_compile,
+        shm_size=shm_size, image=image,
+    )  # fmt: skip
+    text = dockerfile.render(spec, source=str(fingerprint_path or "this machine"))
+    if output is not None:
+        _write(output, text)
     if output is None:
         click.echo(text, nl=False)
     click.echo(f"# run: {dockerfile.run_line(spec)}", err=True)
+
+
+def _write(path: Path, text: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        raise EnvError(
+            f"Cannot write the Dockerfile to {path}: {e.strerror}. Choose a writable path with -o."
+        ) from None

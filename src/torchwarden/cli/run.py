@@ -1,4 +1,8 @@
-"""``torchwarden run``: parse options, take GPU leases, hand over to the runtime."""
+r"""``torchwarden run``: parse options, take GPU leases, hand over to the runtime.
+
+Errors (a missing script, a busy GPU, a bad option value) are :class:`RunError`\ s,
+printed by the command line's one error boundary (``cli/errors.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from torchwarden.errors import TorchwardenError
+from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
@@ -104,28 +108,15 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     if module and script:
         args = (script, *args)
         script = None
-    try:
-        code = _run(Workload.resolve(script, module, args), opts)
-    except TorchwardenError as e:
-        click.echo(f"torchwarden run: {e}", err=True)
-        sys.exit(2)
-    sys.exit(code)
+    sys.exit(_run(Workload.resolve(script, module, args), opts))
 
 
 def _run(workload: Workload, opts: dict[str, Any]) -> int:
     """Take the leases, then run in this process or through torchrun; the exit code."""
-    from torchwarden.runtime.runner import RunConfig
+    from torchwarden.runtime.config import RunConfig
 
     name = opts["name"] or workload.name
-    config = RunConfig(
-        out_dir=opts["out"] or _default_out(name),
-        name=name,
-        leak_check=opts["leak_check"],
-        memory_fraction=opts["memory_fraction"],
-        progress=opts["progress"],
-        report=opts["report"],
-        audit_transfers=opts["audit_transfers"],
-    )
+    config = RunConfig.from_options(opts, out_dir=opts["out"] or _default_out(name), name=name)
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:
@@ -157,12 +148,8 @@ def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> 
         click.echo(f"torchwarden run: waiting for {busy}", err=True)
 
     command = " ".join(workload.command)
-    # A stand-in GPU count, so machines without GPUs (CI) exercise the same lease path.
-    fake = os.environ.get("TORCHWARDEN_FAKE_GPU_COUNT")
-    available = list(range(int(fake))) if fake else available_gpus()
+    available = available_gpus()
     if not available:
-        from torchwarden.errors import LeaseError
-
         raise LeaseError(
             f"--gpus {gpus}: no CUDA GPU is visible on this machine "
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "

@@ -1,7 +1,10 @@
-"""The driver and the physical GPUs, read from NVML first and ``nvidia-smi`` only as a fallback.
+"""The driver and the physical GPUs: the one module that reads NVML (``nvidia-smi`` is the fallback).
 
 NVML sees every GPU on the machine whatever ``CUDA_VISIBLE_DEVICES`` says, so these are the
-physical GPUs (NVML index order); torch's view of them is recorded separately.
+physical GPUs (NVML index order); torch's view of them is recorded separately. It reads them
+without creating a CUDA context. :func:`read_nvml` is the only NVML call site in torchwarden:
+the fingerprint (:func:`driver_and_gpus`) and ``torchwarden gpus`` (``runtime.gpus``) both read
+its :class:`NvmlReading`. Errors are recorded in the reading, never raised.
 """
 
 from __future__ import annotations
@@ -9,9 +12,20 @@ from __future__ import annotations
 import contextlib
 import shutil
 import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["driver_and_gpus", "from_nvidia_smi", "from_nvml", "parse_smi_csv"]
+__all__ = [
+    "NvmlGpu",
+    "NvmlProcess",
+    "NvmlReading",
+    "driver_and_gpus",
+    "from_nvidia_smi",
+    "from_nvml",
+    "parse_smi_csv",
+    "read_nvml",
+]
 
 _SMI_FIELDS = (
     "index",
@@ -24,6 +38,113 @@ _SMI_FIELDS = (
     "pcie.link.width.max",
     "driver_version",
 )
+_PCIE = {
+    "gen": "nvmlDeviceGetCurrPcieLinkGeneration",
+    "width": "nvmlDeviceGetCurrPcieLinkWidth",
+    "max_gen": "nvmlDeviceGetMaxPcieLinkGeneration",
+    "max_width": "nvmlDeviceGetMaxPcieLinkWidth",
+}
+
+
+@dataclass(frozen=True)
+class NvmlProcess:
+    """A process with a CUDA context on a GPU."""
+
+    pid: int
+    used_bytes: int | None  # None where the driver does not say (containers, MIG)
+
+
+@dataclass(frozen=True)
+class NvmlGpu:
+    """One physical GPU as NVML reports it; ``None`` where the board does not say."""
+
+    index: int
+    name: str
+    memory_total: int  # bytes
+    memory_used: int  # bytes
+    compute_capability: str | None = None
+    utilization: int | None = None  # percent of time a kernel ran, over the last sample period
+    processes: tuple[NvmlProcess, ...] | None = None
+    pcie: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NvmlReading:
+    """What NVML said: the driver and every GPU, or ``error`` saying why it could not.
+
+    ``source`` is ``"nvml"`` once NVML was initialised (a later query may still fail) and
+    ``None`` when it could not be loaded at all.
+    """
+
+    source: str | None
+    driver: str | None = None
+    cuda: str | None = None  # the newest CUDA the driver supports, "13.0"
+    gpus: tuple[NvmlGpu, ...] = ()
+    error: str | None = None
+
+
+def read_nvml() -> NvmlReading:
+    """The driver and every GPU NVML sees; on any failure, the reason in ``error``."""
+    try:
+        import pynvml
+    except ImportError:
+        return NvmlReading(None, error="nvidia-ml-py is not installed (pip install nvidia-ml-py)")
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
+        return NvmlReading(None, error=f"NVML init failed: {exc}")
+    try:
+        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
+        return NvmlReading(
+            "nvml",
+            driver=_text(pynvml.nvmlSystemGetDriverVersion()),
+            cuda=f"{cuda // 1000}.{cuda % 1000 // 10}",
+            gpus=tuple(_nvml_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount())),
+        )
+    except Exception as exc:
+        return NvmlReading("nvml", error=f"NVML query failed: {exc}")
+    finally:
+        with contextlib.suppress(Exception):  # a half-initialised NVML's shutdown may fail
+            pynvml.nvmlShutdown()
+
+
+def _nvml_gpu(nvml: Any, index: int) -> NvmlGpu:
+    handle = nvml.nvmlDeviceGetHandleByIndex(index)
+    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
+    capability = _maybe(lambda: "{}.{}".format(*nvml.nvmlDeviceGetCudaComputeCapability(handle)))
+    running = _maybe(lambda: nvml.nvmlDeviceGetComputeRunningProcesses(handle))
+    return NvmlGpu(
+        index=index,
+        name=_text(nvml.nvmlDeviceGetName(handle)),
+        memory_total=int(memory.total),
+        memory_used=int(memory.used),
+        compute_capability=capability,
+        utilization=_maybe(lambda: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
+        processes=None if running is None else tuple(_process(p) for p in running),
+        pcie={key: _maybe(_reader(nvml, fn, handle)) for key, fn in _PCIE.items()},
+    )
+
+
+def _reader(nvml: Any, fn: str, handle: Any) -> Callable[[], int]:
+    return lambda: int(getattr(nvml, fn)(handle))
+
+
+def _maybe(read: Callable[[], Any]) -> Any:
+    # Utilization, processes and PCIe queries fail on some boards, under MIG, on
+    # SXM/NVLink-only parts and in some VMs: record None and go on.
+    try:
+        return read()
+    except Exception:
+        return None
+
+
+def _process(info: Any) -> NvmlProcess:
+    used = getattr(info, "usedGpuMemory", None)
+    return NvmlProcess(pid=int(info.pid), used_bytes=int(used) if used else None)
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value  # older pynvml returns bytes
 
 
 def driver_and_gpus() -> dict[str, Any]:
@@ -45,59 +166,22 @@ def _no_driver(source: str | None, error: str) -> dict[str, Any]:
 
 
 def from_nvml() -> dict[str, Any]:
-    try:
-        import pynvml
-    except ImportError:
-        return _no_driver(None, "nvidia-ml-py is not installed (pip install nvidia-ml-py)")
-    try:
-        pynvml.nvmlInit()
-    except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-        return _no_driver(None, f"NVML init failed: {exc}")
-    try:
-        cuda = pynvml.nvmlSystemGetCudaDriverVersion()
-        driver = {
-            "version": _text(pynvml.nvmlSystemGetDriverVersion()),
-            "cuda": f"{cuda // 1000}.{cuda % 1000 // 10}",
-            "source": "nvml",
-            "error": None,
+    """:func:`read_nvml` in the fingerprint's shape."""
+    reading = read_nvml()
+    if reading.error is not None:
+        return _no_driver(reading.source, reading.error)
+    driver = {"version": reading.driver, "cuda": reading.cuda, "source": "nvml", "error": None}
+    gpus = [
+        {
+            "index": g.index,
+            "name": g.name,
+            "compute_capability": g.compute_capability,
+            "memory_bytes": g.memory_total,
+            "pcie": dict(g.pcie),
         }
-        count = pynvml.nvmlDeviceGetCount()
-        gpus = [_nvml_gpu(pynvml, i) for i in range(count)]
-        return {"driver": driver, "gpus": gpus}
-    except Exception as exc:
-        return _no_driver("nvml", f"NVML query failed: {exc}")
-    finally:
-        with contextlib.suppress(Exception):  # a half-initialised NVML's shutdown may fail
-            pynvml.nvmlShutdown()
-
-
-def _nvml_gpu(pynvml: Any, index: int) -> dict[str, Any]:
-    handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-    major, minor = pynvml.nvmlDeviceGetCudaComputeCapability(handle)
-
-    def maybe(fn: str) -> int | None:
-        # PCIe queries fail on SXM/NVLink-only parts and in some VMs: record None, go on
-        try:
-            return int(getattr(pynvml, fn)(handle))
-        except Exception:
-            return None
-
-    return {
-        "index": index,
-        "name": _text(pynvml.nvmlDeviceGetName(handle)),
-        "compute_capability": f"{major}.{minor}",
-        "memory_bytes": int(pynvml.nvmlDeviceGetMemoryInfo(handle).total),
-        "pcie": {
-            "gen": maybe("nvmlDeviceGetCurrPcieLinkGeneration"),
-            "width": maybe("nvmlDeviceGetCurrPcieLinkWidth"),
-            "max_gen": maybe("nvmlDeviceGetMaxPcieLinkGeneration"),
-            "max_width": maybe("nvmlDeviceGetMaxPcieLinkWidth"),
-        },
-    }
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        for g in reading.gpus
+    ]
+    return {"driver": driver, "gpus": gpus}
 
 
 def from_nvidia_smi(timeout_s: float = 10.0) -> dict[str, Any]:

@@ -1,26 +1,56 @@
 """The run record (``run.json``, schema ``torchwarden.run/1``) and its validation.
 
-docs/run-schema.md documents every field. Validation checks what the report and other
-tools rely on: required fields, their types, and the enumerations. Extra fields are
-allowed, so a minor addition within ``/1`` does not break older readers.
+docs/run-schema.md documents every field, and ``run_record.py`` types them. Validation
+checks what the report and other tools rely on: required fields, their types, and the
+enumerations. Each object's check is built against its typed dictionary (:func:`shape`),
+so the validator and the writer cannot drift apart. Extra fields are allowed, so a
+minor addition within ``/1`` does not break older readers.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast, get_args
 
 from torchwarden.errors import ReportError
+from torchwarden.report.checks import (
+    BOOL,
+    BYTES,
+    INT,
+    OBJECT,
+    SECONDS,
+    STR,
+    TIME,
+    Check,
+    fail,
+    is_int,
+    join,
+    list_of,
+    null,
+    obj,
+    of,
+    shape,
+)
+from torchwarden.report.run_record import (
+    Artifacts,
+    CpuMemory,
+    CudaMemory,
+    EnvironmentSummary,
+    GpuSummary,
+    RankRecord,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    Summary,
+)
 
 __all__ = ["RUN_SCHEMA", "STATUSES", "load_run_record", "validate_run_record"]
 
 RUN_SCHEMA = "torchwarden.run/1"
-STATUSES = ("ok", "failed", "interrupted", "oom")
-
-Check = Callable[[Any, str], None]
+STATUSES: tuple[str, ...] = get_args(RunStatus)
+STATUS = of(f"one of {', '.join(STATUSES)}", lambda v: v in STATUSES)
 
 
 def validate_run_record(record: Mapping[str, Any]) -> None:
@@ -33,104 +63,24 @@ def validate_run_record(record: Mapping[str, Any]) -> None:
             f"run record: schema is {schema!r}, this torchwarden reads {RUN_SCHEMA!r}. "
             "Open it with the torchwarden version that wrote it, or re-run to write a new one."
         )
-    _object(RUN_FIELDS)(record, "")
+    RUN(record, "")
 
 
-def load_run_record(path: Path) -> dict[str, Any]:
+def load_run_record(path: Path) -> RunRecord:
     """Read and validate a ``run.json``."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ReportError(f"Cannot read the run record {path}: {e}.") from None
     validate_run_record(record)
-    return dict(record)
-
-
-def _fail(path: str, expected: str, value: Any) -> ReportError:
-    shown = repr(value) if len(repr(value)) < 60 else f"{type(value).__name__} {repr(value)[:50]}…"
-    return ReportError(f"run record: {path or 'the record'} must be {expected}, got {shown}.")
-
-
-def _of(expected: str, test: Callable[[Any], bool]) -> Check:
-    def check(value: Any, path: str) -> None:
-        if not test(value):
-            raise _fail(path, expected, value)
-
-    return check
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
-def _is_time(v: Any) -> bool:
-    try:  # fromisoformat takes "Z" only from Python 3.11
-        datetime.fromisoformat(v.replace("Z", "+00:00"))
-    except (AttributeError, TypeError, ValueError):
-        return False
-    return True
-
-
-STR = _of("a string", lambda v: isinstance(v, str))
-INT = _of("an integer", _is_int)
-BYTES = _of("an integer number of bytes >= 0", lambda v: _is_int(v) and v >= 0)
-SECONDS = _of("a number of seconds >= 0", lambda v: _is_number(v) and v >= 0)
-BOOL = _of("true or false", lambda v: isinstance(v, bool))
-TIME = _of("an ISO 8601 time such as '2026-11-21T12:00:00Z'", _is_time)
-STATUS = _of(f"one of {', '.join(STATUSES)}", lambda v: v in STATUSES)
-
-
-def _null(check: Check) -> Check:
-    def nullable(value: Any, path: str) -> None:
-        if value is not None:
-            try:
-                check(value, path)
-            except ReportError as e:  # say that null was allowed too
-                raise ReportError(str(e).replace(", got", " (or null), got", 1)) from None
-
-    return nullable
-
-
-def _object(fields: Mapping[str, Check], *, optional: Mapping[str, Check] | None = None) -> Check:
-    """A JSON object with ``fields`` (all required) and ``optional`` ones checked if present."""
-
-    def check(value: Any, path: str) -> None:
-        if not isinstance(value, Mapping):
-            raise _fail(path, "an object", value)
-        for key, field_check in fields.items():
-            if key not in value:
-                raise ReportError(f"run record: {_join(path, key)} is missing.")
-            field_check(value[key], _join(path, key))
-        for key, field_check in (optional or {}).items():
-            if key in value:
-                field_check(value[key], _join(path, key))
-
-    return check
-
-
-def _list(item: Check, *, non_empty: bool = False) -> Check:
-    def check(value: Any, path: str) -> None:
-        if not isinstance(value, list) or (non_empty and not value):
-            raise _fail(path, "a non-empty list" if non_empty else "a list", value)
-        for i, element in enumerate(value):
-            item(element, f"{path}[{i}]")
-
-    return check
-
-
-def _join(path: str, key: str) -> str:
-    return key if not path else f"{path}.{key}" if key.isidentifier() else f"{path}[{key!r}]"
+    return cast(RunRecord, record)
 
 
 def _by_device(value: Any, path: str, check: Callable[[str], Check]) -> None:
     if not isinstance(value, Mapping):
-        raise _fail(path, "an object keyed by device ('cpu', 'cuda:0', ...)", value)
+        raise fail(path, "an object keyed by device ('cpu', 'cuda:0', ...)", value)
     for device, item in value.items():
-        check(device)(item, _join(path, device))
+        check(device)(item, join(path, device))
 
 
 def _memory(value: Any, path: str) -> None:
@@ -143,73 +93,91 @@ def _peak_memory(value: Any, path: str) -> None:
 
 
 def _finding(value: Any, path: str) -> None:
-    _object(FINDING, optional=WHERE)(value, path)
+    obj(FINDING, optional=WHERE)(value, path)
     extra = KIND_FIELDS.get(value["kind"])
     if extra is not None:
-        _object(extra)(value, path)
+        obj(extra)(value, path)
 
 
-CPU_MEMORY = _object({"rss": BYTES}, optional={"tensor_bytes": _null(BYTES)})
-CUDA_MEMORY = _object({"allocated": BYTES, "reserved": BYTES, "peak_allocated": BYTES})
-WHERE = {"step": _null(INT), "rank": _null(INT)}
+CPU_MEMORY = shape(CpuMemory, {"rss": BYTES, "tensor_bytes": null(BYTES)})
+CUDA_MEMORY = shape(CudaMemory, {"allocated": BYTES, "reserved": BYTES, "peak_allocated": BYTES})
+WHERE = {"step": null(INT), "rank": null(INT)}
 FINDING = {"kind": STR, "message": STR, "fix": STR}
 LEAK = {
     "holder": STR,
-    "site": _null(STR),
+    "site": null(STR),
     "nbytes": BYTES,
     "device": STR,
     "retains_graph": BOOL,
-    "graph_bytes": _null(BYTES),
+    "graph_bytes": null(BYTES),
 }
 TOP_TENSOR = {
     "holder": STR,
-    "site": _null(STR),
+    "site": null(STR),
     "nbytes": BYTES,
-    "shape": _list(INT),
+    "shape": list_of(INT),
     "dtype": STR,
 }
 OOM = {
-    "requested_bytes": _null(BYTES),
-    "free_bytes": _null(BYTES),
-    "reserved_unallocated_bytes": _null(BYTES),
-    "largest_free_block_bytes": _null(BYTES),
+    "requested_bytes": null(BYTES),
+    "free_bytes": null(BYTES),
+    "reserved_unallocated_bytes": null(BYTES),
+    "largest_free_block_bytes": null(BYTES),
     "verdict": STR,
-    "snapshot": _null(STR),
-    "top_tensors": _list(_object(TOP_TENSOR)),
+    "snapshot": null(STR),
+    "top_tensors": list_of(obj(TOP_TENSOR)),
 }
 KIND_FIELDS = {"leak": LEAK, "oom": OOM}
-GPU = {"index": INT, "name": STR, "memory_total": BYTES}
-ENVIRONMENT = {
-    "python": STR,
-    "platform": STR,
-    "hostname": STR,
-    "torch": _null(STR),
-    "cuda": _null(STR),
-    "driver": _null(STR),
-    "gpus": _list(_object(GPU)),
-    "cuda_visible_devices": _null(STR),
-}
-RANK = {"rank": INT, "pid": _null(INT), "status": STATUS, "exit_code": _null(INT), "steps": INT}
-STEP = {"step": INT, "rank": INT, "t": SECONDS, "time_s": _null(SECONDS), "memory": _memory}
-RUN_FIELDS: dict[str, Check] = {
-    "name": STR,
-    "command": _list(STR, non_empty=True),
-    "status": STATUS,
-    "exit_code": _null(INT),
-    "started_at": TIME,
-    "ended_at": TIME,
-    "duration_s": SECONDS,
-    "environment": _object(ENVIRONMENT),
-    "world_size": _of("an integer >= 1", lambda v: _is_int(v) and v >= 1),
-    "ranks": _list(_object(RANK)),
-    "steps": _list(_object(STEP)),
-    "findings": _list(_finding),
-    "artifacts": _object({"report": _null(STR), "snapshot": _null(STR)}),
-    "summary": _object(
-        {
-            "steps": INT,
-            "median_step_s": _null(SECONDS),
-            "peak_memory": _peak_memory,
-        }
-    ),
-}
+GPU = shape(GpuSummary, {"index": INT, "name": STR, "memory_total": BYTES})
+ENVIRONMENT = shape(
+    EnvironmentSummary,
+    {
+        "python": STR,
+        "platform": STR,
+        "hostname": STR,
+        "torch": null(STR),
+        "cuda": null(STR),
+        "driver": null(STR),
+        "gpus": list_of(GPU),
+        "cuda_visible_devices": null(STR),
+    },
+)
+RANK = shape(
+    RankRecord,
+    {"rank": INT, "pid": null(INT), "status": STATUS, "exit_code": null(INT), "steps": INT},
+)
+STEP = shape(
+    StepRecord,
+    {
+        "step": INT,
+        "rank": INT,
+        "t": SECONDS,
+        "time_s": null(SECONDS),
+        "memory": _memory,
+        "transfers": OBJECT,
+    },
+)
+ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR)})
+SUMMARY = shape(
+    Summary, {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory}
+)
+RUN = shape(
+    RunRecord,
+    {
+        "schema": STR,
+        "name": STR,
+        "command": list_of(STR, non_empty=True),
+        "status": STATUS,
+        "exit_code": null(INT),
+        "started_at": TIME,
+        "ended_at": TIME,
+        "duration_s": SECONDS,
+        "environment": ENVIRONMENT,
+        "world_size": of("an integer >= 1", lambda v: is_int(v) and v >= 1),
+        "ranks": list_of(RANK),
+        "steps": list_of(STEP),
+        "findings": list_of(_finding),
+        "artifacts": ARTIFACTS,
+        "summary": SUMMARY,
+    },
+)

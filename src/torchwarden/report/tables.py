@@ -1,4 +1,12 @@
-"""The report's table sections: findings, ranks, and the environment."""
+"""The report's table sections: findings, ranks, and the environment.
+
+Findings are read generically, as :meth:`torchwarden.findings.Finding.to_dict` wrote
+them: every finding shows its ``kind``, ``message``, ``fix``, ``step`` and ``rank``, and
+below them whatever fields its kind adds (a leak's holder and site, an OOM's sizes and
+largest tensors, a rule's verdict), formatted by what the field name says it holds
+(``*_bytes`` and ``nbytes`` in IEC units, ``shape`` as ``8×16``). A new kind of finding
+needs nothing here.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +18,8 @@ from torchwarden.units import format_bytes
 
 __all__ = ["environment_section", "findings_section", "ranks_section", "section"]
 
-FINDING_COLUMNS = ("kind", "message", "fix", "holder", "site", "size", "graph", "step", "rank")
-OOM_FACTS = (
-    ("requested", "requested_bytes"),
-    ("free on device", "free_bytes"),
-    ("reserved but unallocated", "reserved_unallocated_bytes"),
-    ("largest free block", "largest_free_block_bytes"),
-)
+FINDING_COLUMNS = ("kind", "message", "fix", "step", "rank")
+COMMON_FIELDS = frozenset({*FINDING_COLUMNS, "severity"})
 
 
 def section(title: str, body: str, note: str = "") -> str:
@@ -67,54 +70,68 @@ def environment_section(record: Mapping[str, Any]) -> str:
 
 
 def _finding_rows(f: Mapping[str, Any]) -> str:
-    kind = escape(f["kind"])
+    kind = escape(str(f["kind"]))
     cells = [
         f'<span class="kind kind-{kind}">{kind}</span>',
         escape(f["message"]),
         escape(f["fix"]),
-        _code(f.get("holder")),
-        _code(f.get("site")),
-        escape(format_bytes(f.get("nbytes"))),
-        escape(_graph(f)),
         escape(_text(f.get("step"))),
         escape(_text(f.get("rank"))),
     ]
     row = _row(cells, raw=True)
-    if f["kind"] == "oom":
-        row += f'<tr class="detail"><td colspan="{len(FINDING_COLUMNS)}">{_oom_detail(f)}</td></tr>'
+    details = _details(f)
+    if details:
+        row += f'<tr class="detail"><td colspan="{len(FINDING_COLUMNS)}">{details}</td></tr>'
     return row
 
 
-def _graph(f: Mapping[str, Any]) -> str:
-    if f.get("retains_graph") is None:
-        return "—"
-    if not f["retains_graph"]:
-        return "no graph"
-    return format_bytes(f.get("graph_bytes")) if f.get("graph_bytes") is not None else "retained"
-
-
-def _oom_detail(f: Mapping[str, Any]) -> str:
+def _details(f: Mapping[str, Any]) -> str:
+    """The kind's own fields: scalars as facts, lists of objects as tables."""
+    extra = {k: v for k, v in f.items() if k not in COMMON_FIELDS and v not in (None, "", [], {})}
+    tables = {k: v for k, v in extra.items() if isinstance(v, list) and _all_objects(v)}
     facts = "".join(
-        f"<div><dt>{escape(name)}</dt><dd>{escape(format_bytes(f.get(key)))}</dd></div>"
-        for name, key in OOM_FACTS
+        f"<div><dt>{escape(_label(k))}</dt><dd>{_value(k, v)}</dd></div>"
+        for k, v in extra.items()
+        if k not in tables
     )
-    snapshot = f.get("snapshot")
-    snap = f"<p>Allocator snapshot: <code>{escape(snapshot)}</code></p>" if snapshot else ""
-    tensors = "".join(
-        _row(
-            [
-                _code(t["holder"]),
-                _code(t["site"]),
-                escape(format_bytes(t["nbytes"])),
-                escape("×".join(map(str, t["shape"])) or "scalar"),
-                escape(t["dtype"]),
-            ],
-            raw=True,
-        )
-        for t in f["top_tensors"]
+    nested = "".join(
+        f'<p class="nested">{escape(_label(k))}</p>{_objects_table(v)}' for k, v in tables.items()
     )
-    top = _table(("holder", "site", "size", "shape", "dtype"), tensors) if tensors else ""
-    return f'<p class="verdict">{escape(f["verdict"])}</p><dl class="facts">{facts}</dl>{snap}{top}'
+    return (f'<dl class="facts">{facts}</dl>' if facts else "") + nested
+
+
+def _all_objects(values: list[Any]) -> bool:
+    return all(isinstance(v, Mapping) for v in values)
+
+
+def _objects_table(rows: list[Mapping[str, Any]]) -> str:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    body = "".join(_row([_value(c, row.get(c)) for c in columns], raw=True) for row in rows)
+    return _table([_label(c) for c in columns], body)
+
+
+def _label(name: str) -> str:
+    """``largest_free_block_bytes`` -> ``largest free block``; ``nbytes`` -> ``size``."""
+    return "size" if name == "nbytes" else name.removesuffix("_bytes").replace("_", " ")
+
+
+def _value(name: str, value: Any) -> str:
+    """One field's value as escaped markup, formatted by what its name says it holds."""
+    if value is None:
+        return "—"
+    if name == "nbytes" or name.endswith("_bytes"):
+        return escape(format_bytes(value))
+    if name == "shape" and isinstance(value, list):
+        return escape("×".join(map(str, value)) or "scalar")
+    if name in ("holder", "site", "library_site", "snapshot", "path"):
+        return _code(value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return escape(", ".join(map(str, value)))
+    if isinstance(value, Mapping):
+        return escape(", ".join(f"{k}={v}" for k, v in value.items()))
+    return escape(str(value))
 
 
 def _text(value: Any) -> str:

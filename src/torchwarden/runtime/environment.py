@@ -5,18 +5,18 @@ from __future__ import annotations
 import os
 import platform
 import socket
-from typing import Any
 
 import torch
 
-from torchwarden.runtime.gpus import list_gpus
+from torchwarden.env.gpus import read_nvml
+from torchwarden.report.run_record import EnvironmentSummary, GpuSummary
 
 __all__ = ["environment_summary"]
 
 
-def environment_summary() -> dict[str, Any]:
+def environment_summary() -> EnvironmentSummary:
     """Python, platform, host, torch, CUDA, driver and the GPUs this process can see."""
-    gpus = []
+    gpus: list[GpuSummary] = []
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):
             props = torch.cuda.get_device_properties(i)
@@ -27,7 +27,7 @@ def environment_summary() -> dict[str, Any]:
         "hostname": socket.gethostname(),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
-        "driver": list_gpus().driver if gpus else None,  # NVML first
+        "driver": read_nvml().driver if gpus else None,  # None where NVML cannot be read
         "gpus": gpus,
         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }

@@ -1,9 +1,13 @@
 """What GPUs this machine has and what is on them: NVML first, torch as the fallback.
 
-NVML (``pynvml``, from the ``nvidia-ml-py`` package) sees every GPU, its utilization
-and its processes without creating a CUDA context. torch can only ask each device it
-can see for free memory, which creates a context on each (a few hundred MiB), so it
-is the fallback. Indices are physical (``nvidia-smi``) indices, as leases use.
+NVML (read by :mod:`torchwarden.env.gpus`, its one reader) sees every GPU, its
+utilization and its processes without creating a CUDA context. torch can only ask each
+device it can see for free memory, which creates a context on each (a few hundred MiB),
+so it is the fallback. Indices are physical (``nvidia-smi``) indices, as leases use.
+
+``TORCHWARDEN_FAKE_GPU_COUNT=N`` makes :func:`available_gpus` answer ``0..N-1`` without
+asking the driver: a stand-in so machines without GPUs (CI) exercise the same lease
+path as GPU machines.
 """
 
 from __future__ import annotations
@@ -12,7 +16,20 @@ import os
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["Gpu", "GpuListing", "GpuProcess", "available_gpus", "list_gpus", "visible_indices"]
+from torchwarden.env.gpus import NvmlProcess, read_nvml
+from torchwarden.errors import RunError
+
+__all__ = [
+    "FAKE_GPU_COUNT_VAR",
+    "Gpu",
+    "GpuListing",
+    "GpuProcess",
+    "available_gpus",
+    "list_gpus",
+    "visible_indices",
+]
+
+FAKE_GPU_COUNT_VAR = "TORCHWARDEN_FAKE_GPU_COUNT"
 
 Source = Literal["nvml", "torch"]
 
@@ -56,15 +73,14 @@ class GpuListing:
 
 def list_gpus() -> GpuListing:
     """Every GPU NVML sees; failing that, every GPU torch sees; failing that, none and why."""
-    problems: list[str] = []
-    try:
-        return _from_nvml()
-    except Exception as e:  # NVML raises its own error per cause; all mean "no NVML here"
-        problems.append(f"NVML: {_reason(e)}")
+    listing = _from_nvml()
+    if listing.source is not None:
+        return listing
+    problems = list(listing.problems)
     try:
         listing = _from_torch()
-    except Exception as e:
-        problems.append(f"torch: {_reason(e)}")
+    except Exception as e:  # a broken CUDA install raises from deep inside torch
+        problems.append(f"torch: {str(e) or type(e).__name__}")
     else:
         if listing.gpus:
             return listing
@@ -99,68 +115,55 @@ def _parse_visible() -> list[int] | None:
 
 
 def available_gpus() -> list[int]:
-    """Physical indices a run may lease: the GPUs listed, less those CUDA_VISIBLE_DEVICES hides."""
+    """Physical indices a run may lease: the GPUs listed, less those CUDA_VISIBLE_DEVICES hides.
+
+    With ``TORCHWARDEN_FAKE_GPU_COUNT=N`` set, ``0..N-1`` (see the module docstring).
+    """
+    fake = os.environ.get(FAKE_GPU_COUNT_VAR)
+    if fake is not None:
+        return list(range(_fake_count(fake)))
     listing = list_gpus()
     if listing.source == "torch":  # torch already applied CUDA_VISIBLE_DEVICES
         return [g.index for g in listing.gpus]
     return visible_indices(len(listing.gpus))
 
 
-def _reason(e: BaseException) -> str:
-    if isinstance(e, ModuleNotFoundError):
-        return f"{e.name} is not installed (pip install nvidia-ml-py)"
-    return str(e) or type(e).__name__
+def _fake_count(value: str) -> int:
+    if not value.strip().isdigit():
+        raise RunError(
+            f"{FAKE_GPU_COUNT_VAR}={value!r}: expected a number of stand-in GPUs (0 or more); "
+            f"unset it to list the real ones."
+        )
+    return int(value)
 
 
 def _from_nvml() -> GpuListing:
-    import pynvml
-
-    pynvml.nvmlInit()
-    try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
-        gpus = tuple(_nvml_gpu(pynvml, i) for i in range(pynvml.nvmlDeviceGetCount()))
-    finally:
-        pynvml.nvmlShutdown()
-    return GpuListing(source="nvml", gpus=gpus, driver=_text(driver), problems=())
-
-
-def _nvml_gpu(nvml: Any, index: int) -> Gpu:
-    handle = nvml.nvmlDeviceGetHandleByIndex(index)
-    memory = nvml.nvmlDeviceGetMemoryInfo(handle)
-    try:
-        utilization: int | None = int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)
-    except nvml.NVMLError:  # not supported on some boards and under MIG
-        utilization = None
-    try:
-        running = nvml.nvmlDeviceGetComputeRunningProcesses(handle)
-        processes: tuple[GpuProcess, ...] | None = tuple(_process(p) for p in running)
-    except nvml.NVMLError:
-        processes = None
-    return Gpu(
-        index=index,
-        name=_text(nvml.nvmlDeviceGetName(handle)),
-        memory_used=int(memory.used),
-        memory_total=int(memory.total),
-        utilization=utilization,
-        processes=processes,
+    reading = read_nvml()
+    if reading.error is not None:
+        return GpuListing(source=None, gpus=(), driver=None, problems=(f"NVML: {reading.error}",))
+    gpus = tuple(
+        Gpu(
+            index=g.index,
+            name=g.name,
+            memory_used=g.memory_used,
+            memory_total=g.memory_total,
+            utilization=g.utilization,
+            processes=None if g.processes is None else tuple(_process(p) for p in g.processes),
+        )
+        for g in reading.gpus
     )
+    return GpuListing(source="nvml", gpus=gpus, driver=reading.driver, problems=())
 
 
-def _process(info: Any) -> GpuProcess:
+def _process(seen: NvmlProcess) -> GpuProcess:
     import psutil
 
-    pid = int(info.pid)
-    used = getattr(info, "usedGpuMemory", None)
     try:
-        proc = psutil.Process(pid)
+        proc = psutil.Process(seen.pid)
         user, name = proc.username(), proc.name()
     except (psutil.Error, OSError):  # another PID namespace, or gone already
         user = name = None
-    return GpuProcess(pid=pid, used_bytes=int(used) if used else None, user=user, name=name)
-
-
-def _text(value: str | bytes) -> str:
-    return value.decode() if isinstance(value, bytes) else value  # older pynvml returns bytes
+    return GpuProcess(pid=seen.pid, used_bytes=seen.used_bytes, user=user, name=name)
 
 
 def _from_torch() -> GpuListing:

@@ -21,8 +21,11 @@ from typing import Any
 from rich.console import Console
 
 from torchwarden.errors import RunError
-from torchwarden.runtime.record import build_record, merge_records
-from torchwarden.runtime.runner import RunConfig, RunOutcome, finish
+from torchwarden.report.run_record import RunRecord
+from torchwarden.runtime.config import CONFIG_VAR, RunConfig
+from torchwarden.runtime.record import RunTimes, build_record, merge_records
+from torchwarden.runtime.runner import RunOutcome, finish
+from torchwarden.runtime.worker import worker_argv
 from torchwarden.runtime.workload import Workload
 
 __all__ = ["LaunchConfig", "launch"]
@@ -50,27 +53,11 @@ class LaunchConfig:
         return [*args, f"--max-restarts={self.max_restarts}"]
 
 
-def worker_args(workload: Workload, run: RunConfig) -> list[str]:
-    args = ["-m", "torchwarden.runtime.worker", "--out", str(run.out_dir), "--name", run.name]
-    if not run.leak_check:
-        args.append("--no-leak-check")
-    if run.audit_transfers:
-        args.append("--audit-transfers")
-    if run.memory_fraction is not None:
-        args += ["--memory-fraction", str(run.memory_fraction)]
-    target = (
-        ["--module", workload.target]
-        if workload.kind == "module"
-        else ["--script", workload.target]
-    )
-    return [*args, *target, "--", *workload.args]
-
-
-def _rank_records(out_dir: Path) -> list[dict[str, Any]]:
-    records = []
-    for path in sorted(out_dir.glob("rank-*/run.json")):
-        records.append(json.loads(path.read_text(encoding="utf-8")))
-    return records
+def _rank_records(out_dir: Path) -> list[RunRecord]:
+    return [
+        json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(out_dir.glob("rank-*/run.json"))
+    ]
 
 
 def launch(
@@ -80,9 +67,9 @@ def launch(
     console = Console(stderr=True)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
-    cmd += worker_args(workload, run)
+    cmd += worker_argv(workload)
     started, t0 = time.time(), time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **env})
+    proc = subprocess.Popen(cmd, env={**os.environ, **env, CONFIG_VAR: run.to_json()})
     forwarded: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:
@@ -107,10 +94,10 @@ def launch(
     else:  # torchrun failed before any rank wrote a record
         from torchwarden.runtime.environment import environment_summary
 
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
         record = build_record(
             name=run.name, command=command, status="failed", exit_code=exit_code,
-            started=started, ended=time.time(), duration_s=time.perf_counter() - t0,
-            environment=environment_summary(), steps=[], findings=[],
+            times=times, environment=environment_summary(), steps=[], findings=[],
         )  # fmt: skip
     if forwarded:
         record["status"] = "interrupted"

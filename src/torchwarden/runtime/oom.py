@@ -15,10 +15,11 @@ from typing import Any
 
 import torch
 
+from torchwarden.findings import OOMFinding, TopTensor
 from torchwarden.lifecycle.referrers import find_holders
 from torchwarden.lifecycle.sites import recorder
 from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
-from torchwarden.memory.counters import expandable_segments_enabled
+from torchwarden.memory.counters import device_stats, expandable_segments_enabled
 from torchwarden.units import format_bytes
 
 __all__ = ["OOMForensics"]
@@ -59,7 +60,7 @@ def _verdict(requested: int, free: int, cached: int, largest: int) -> tuple[str,
     )
 
 
-def _top_tensors(device: int) -> list[dict[str, Any]]:
+def _top_tensors(device: int) -> tuple[TopTensor, ...]:
     seen: dict[tuple[str, int], torch.Tensor] = {}
     for t in live_tensors():
         if t.device.type == "cuda" and t.device.index == device:
@@ -69,16 +70,16 @@ def _top_tensors(device: int) -> list[dict[str, Any]]:
     top = sorted(seen.values(), key=storage_nbytes, reverse=True)[:TOP]
     seen.clear()
     holders = find_holders(top, exclude=[top], enclosing=None)
-    rows = [
-        {
-            "holder": holders[id(t)].path,
-            "site": recorder.site(t) or "unknown (not created during an exact examination)",
-            "nbytes": storage_nbytes(t),
-            "shape": list(t.shape),
-            "dtype": str(t.dtype).removeprefix("torch."),
-        }
+    rows = tuple(
+        TopTensor(
+            holder=holders[id(t)].path,
+            site=recorder.site(t) or "unknown (not created during an exact examination)",
+            nbytes=storage_nbytes(t),
+            shape=tuple(t.shape),
+            dtype=str(t.dtype).removeprefix("torch."),
+        )
         for t in top
-    ]
+    )
     top.clear()
     return rows
 
@@ -86,9 +87,10 @@ def _top_tensors(device: int) -> list[dict[str, Any]]:
 class OOMForensics:
     """Attach to the CUDA allocator; ``finding`` holds the evidence after an OOM."""
 
-    def __init__(self, out_dir: Path) -> None:
+    def __init__(self, out_dir: Path, memory_fraction: float | None = None) -> None:
         self.out_dir = out_dir
-        self.finding: dict[str, Any] | None = None
+        self.memory_fraction = memory_fraction  # --memory-fraction: the cap the OOM hit
+        self.finding: OOMFinding | None = None
         self.snapshot_path: Path | None = None
 
     def install(self) -> bool:
@@ -102,18 +104,24 @@ class OOMForensics:
         if self.finding is not None:
             return  # the first OOM tells the story; retries inside the allocator repeat it
         try:
-            self.finding = self._collect(device, requested, device_free)
+            self.finding = self._collect(device, requested, device_free).replace(
+                limit_bytes=self._limit(device_total)
+            )
         except Exception as e:  # forensics must never mask the OOM itself
-            self.finding = {
-                "kind": "oom",
-                "message": f"CUDA out of memory ({e!r} while collecting evidence)",
-                "fix": "",
-            }
+            self.finding = OOMFinding(
+                message=f"CUDA out of memory ({e!r} while collecting evidence)",
+                device=f"cuda:{device}",
+                requested_bytes=int(requested),
+                free_bytes=int(device_free),
+            )
 
-    def _collect(self, device: int, requested: int, device_free: int) -> dict[str, Any]:
-        stats = torch.cuda.memory_stats(device)
-        reserved = int(stats.get("reserved_bytes.all.current", 0))
-        allocated = int(stats.get("allocated_bytes.all.current", 0))
+    def _limit(self, device_total: int) -> int | None:
+        fraction = self.memory_fraction
+        return None if fraction is None else int(device_total * fraction)
+
+    def _collect(self, device: int, requested: int, device_free: int) -> OOMFinding:
+        counters = device_stats(device)
+        reserved, allocated = counters.reserved, counters.allocated
         snapshot = torch.cuda.memory._snapshot()
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.snapshot_path = self.out_dir / "oom_snapshot.pickle"
@@ -122,19 +130,18 @@ class OOMForensics:
         largest = _largest_free_block(snapshot, device)
         cached = reserved - allocated
         verdict, fix = _verdict(requested, device_free, cached, largest)
-        return {
-            "kind": "oom",
-            "message": f"CUDA out of memory on cuda:{device} asking for {format_bytes(requested)}: {verdict}",
-            "fix": fix,
-            "device": f"cuda:{device}",
-            "requested_bytes": int(requested),
-            "free_bytes": int(device_free),
-            "reserved_bytes": reserved,
-            "allocated_bytes": allocated,
-            "reserved_unallocated_bytes": cached,
-            "largest_free_block_bytes": largest,
-            "expandable_segments": expandable_segments_enabled(),
-            "verdict": verdict,
-            "snapshot": self.snapshot_path.name,
-            "top_tensors": _top_tensors(device),
-        }
+        return OOMFinding(
+            message=f"CUDA out of memory on cuda:{device} asking for {format_bytes(requested)}: {verdict}",
+            fix=fix,
+            device=f"cuda:{device}",
+            requested_bytes=int(requested),
+            free_bytes=int(device_free),
+            reserved_bytes=reserved,
+            allocated_bytes=allocated,
+            reserved_unallocated_bytes=cached,
+            largest_free_block_bytes=largest,
+            expandable_segments=counters.expandable_segments,
+            verdict=verdict,
+            snapshot=self.snapshot_path.name,
+            top_tensors=_top_tensors(device),
+        )

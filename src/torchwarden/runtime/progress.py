@@ -11,7 +11,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from torchwarden.units import format_bytes
+from torchwarden.report.run_record import RunRecord
+from torchwarden.units import format_bytes, format_seconds
 
 __all__ = ["Progress", "print_summary"]
 
@@ -59,7 +60,7 @@ class Progress:
         self._next = now + 0.25  # redrawing faster than the eye reads would cost step time
         text = (
             f"torchwarden: {self.name}  step {step['step']}  "
-            f"{step['time_s'] * 1e3:.1f} ms/step  {_memory_text(step['memory'])}"
+            f"{format_seconds(step['time_s'])}/step  {_memory_text(step['memory'])}"
         )
         if findings:
             text += f"  [{findings} finding(s)]"
@@ -75,7 +76,7 @@ class Progress:
             self._live.__exit__(exc_type, exc, tb)
 
 
-def print_summary(console: Console, record: dict[str, Any], out_dir: str) -> None:
+def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     status = record["status"]
     colour = {"ok": "green", "failed": "red", "oom": "red", "interrupted": "yellow"}[status]
     summary = record["summary"]
@@ -85,7 +86,7 @@ def print_summary(console: Console, record: dict[str, Any], out_dir: str) -> Non
     table.add_row("status", f"[{colour}]{status}[/] (exit code {record['exit_code']})")
     table.add_row("steps", str(summary["steps"]))
     if summary["median_step_s"] is not None:
-        table.add_row("median step", f"{summary['median_step_s'] * 1e3:.2f} ms")
+        table.add_row("median step", format_seconds(summary["median_step_s"]))
     for device, peak in summary["peak_memory"].items():
         table.add_row(f"peak {device}", format_bytes(peak))
     table.add_row("findings", str(len(record["findings"])))

@@ -1,25 +1,61 @@
-"""Assemble ``run.json`` (schema ``torchwarden.run/1``, docs/run-schema.md) and merge ranks."""
+"""Assemble ``run.json`` (schema ``torchwarden.run/1``, docs/run-schema.md) and merge ranks.
+
+The record's parts are the typed dictionaries of :mod:`torchwarden.report.run_record`;
+findings go in as :meth:`Finding.to_dict` writes them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 import statistics
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchwarden.errors import RunError
+from torchwarden.findings import Finding
 from torchwarden.report import RUN_SCHEMA
+from torchwarden.report.run_record import (
+    EnvironmentSummary,
+    RankRecord,
+    RunRecord,
+    RunStatus,
+    StepRecord,
+    Summary,
+)
 
-__all__ = ["build_record", "iso", "merge_records", "summarize", "write_json"]
+__all__ = [
+    "RunTimes",
+    "build_record",
+    "finding_dicts",
+    "iso",
+    "merge_records",
+    "summarize",
+    "write_json",
+]
 
 
 def iso(t: float) -> str:
     return dt.datetime.fromtimestamp(t, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RunTimes:
+    """When a run started and ended (wall clock) and how long it took (monotonic clock)."""
+
+    started: float
+    ended: float
+    duration_s: float
+
+
+def finding_dicts(findings: Iterable[Finding | Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The JSON form of each finding (a mapping is taken as already in that form)."""
+    return [f.to_dict() if isinstance(f, Finding) else dict(f) for f in findings]
+
+
+def summarize(steps: list[StepRecord]) -> Summary:
     """Steps, median step time and the peak memory seen per device."""
     peak: dict[str, int] = {}
     for s in steps:
@@ -27,7 +63,7 @@ def summarize(steps: list[dict[str, Any]]) -> dict[str, Any]:
             value = m.get("rss") if device == "cpu" else m.get("peak_allocated", m.get("allocated"))
             if value is not None:
                 peak[device] = max(peak.get(device, 0), int(value))
-    times = [s["time_s"] for s in steps if s.get("time_s") is not None]
+    times = [t for s in steps if (t := s.get("time_s")) is not None]
     return {
         "steps": len(steps),
         "median_step_s": statistics.median(times) if times else None,
@@ -39,63 +75,59 @@ def build_record(
     *,
     name: str,
     command: list[str],
-    status: str,
+    status: RunStatus,
     exit_code: int | None,
-    started: float,
-    ended: float,
-    duration_s: float,
-    environment: dict[str, Any],
-    steps: list[dict[str, Any]],
-    findings: list[dict[str, Any]],
+    times: RunTimes,
+    environment: EnvironmentSummary,
+    steps: list[StepRecord],
+    findings: Iterable[Finding | Mapping[str, Any]],
     rank: int = 0,
     pid: int | None = None,
     snapshot: str | None = None,
-) -> dict[str, Any]:
+) -> RunRecord:
+    rank_record: RankRecord = {
+        "rank": rank,
+        "pid": pid,
+        "status": status,
+        "exit_code": exit_code,
+        "steps": len(steps),
+    }
     return {
         "schema": RUN_SCHEMA,
         "name": name,
         "command": command,
         "status": status,
         "exit_code": exit_code,
-        "started_at": iso(started),
-        "ended_at": iso(ended),
-        "duration_s": round(duration_s, 6),
+        "started_at": iso(times.started),
+        "ended_at": iso(times.ended),
+        "duration_s": round(times.duration_s, 6),
         "environment": environment,
         "world_size": 1,
-        "ranks": [
-            {
-                "rank": rank,
-                "pid": pid,
-                "status": status,
-                "exit_code": exit_code,
-                "steps": len(steps),
-            }
-        ],
+        "ranks": [rank_record],
         "steps": steps,
-        "findings": findings,
+        "findings": finding_dicts(findings),
         "artifacts": {"report": "report.html", "snapshot": snapshot},
         "summary": summarize(steps),
     }
 
 
-_SEVERITY = {"oom": 0, "failed": 1, "interrupted": 2, "ok": 3}
+_SEVERITY: dict[RunStatus, int] = {"oom": 0, "failed": 1, "interrupted": 2, "ok": 3}
 
 
 def merge_records(
-    records: Iterable[dict[str, Any]], *, command: list[str], exit_code: int | None
-) -> dict[str, Any]:
+    records: Iterable[RunRecord], *, command: list[str], exit_code: int | None
+) -> RunRecord:
     """One record for a multi-rank run: steps and findings of every rank, worst status."""
     ranked = sorted(records, key=lambda r: r["ranks"][0]["rank"])
     if not ranked:
         raise RunError("merge_records needs at least one rank record")
-    first = ranked[0]
     steps = [s for r in ranked for s in r["steps"]]
     status = min((r["status"] for r in ranked), key=_SEVERITY.__getitem__)
     if exit_code not in (0, None) and status == "ok":
         status = "failed"
-    snapshots = [r["artifacts"].get("snapshot") for r in ranked if r["artifacts"].get("snapshot")]
+    snapshots = [r["artifacts"]["snapshot"] for r in ranked if r["artifacts"].get("snapshot")]
     return {
-        **first,
+        **ranked[0],
         "command": command,
         "status": status,
         "exit_code": exit_code,
@@ -111,7 +143,7 @@ def merge_records(
     }
 
 
-def write_json(path: Path, record: dict[str, Any]) -> None:
+def write_json(path: Path, record: RunRecord) -> None:
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     tmp.replace(path)  # a reader never sees half a record

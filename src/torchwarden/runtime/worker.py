@@ -1,42 +1,46 @@
-"""One rank of a ``torchwarden run --nproc-per-node N`` run (started by torchrun)."""
+"""One rank of a ``torchwarden run --nproc-per-node N`` run (started by torchrun).
+
+    python -m torchwarden.runtime.worker script|module TARGET [ARGS...]
+
+The arguments say only what to run, as the parent resolved it; how to govern it comes
+whole from ``TORCHWARDEN_RUN_CONFIG`` (:meth:`RunConfig.to_json`), so no option is
+parsed twice.
+"""
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
-from pathlib import Path
+from typing import Literal
 
-from torchwarden.runtime.runner import RunConfig, run_in_process
+from torchwarden.errors import RunError
+from torchwarden.runtime.config import CONFIG_VAR, RunConfig
+from torchwarden.runtime.runner import run_in_process
 from torchwarden.runtime.workload import Workload
+
+__all__ = ["main", "worker_argv"]
+
+
+def worker_argv(workload: Workload) -> list[str]:
+    """The interpreter arguments that run ``workload`` as one governed rank."""
+    return ["-m", "torchwarden.runtime.worker", workload.kind, workload.target, *workload.args]
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="torchwarden.runtime.worker")
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--no-leak-check", action="store_true")
-    parser.add_argument("--memory-fraction", type=float)
-    parser.add_argument("--audit-transfers", action="store_true")
-    target = parser.add_mutually_exclusive_group(required=True)
-    target.add_argument("--script")
-    target.add_argument("--module")
-    parser.add_argument("args", nargs=argparse.REMAINDER)
-    ns = parser.parse_args(argv)
-    args = tuple(ns.args[1:] if ns.args[:1] == ["--"] else ns.args)
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) < 2 or args[0] not in ("script", "module"):
+        raise RunError(
+            f"torchwarden.runtime.worker: expected 'script|module TARGET [ARGS...]', got {args!r}."
+            " Start ranks with `torchwarden run --nproc-per-node N`."
+        )
+    if CONFIG_VAR not in os.environ:
+        raise RunError(
+            f"{CONFIG_VAR} is not set: start ranks with `torchwarden run --nproc-per-node N`."
+        )
+    kind: Literal["script", "module"] = "module" if args[0] == "module" else "script"
+    workload = Workload(kind, args[1], tuple(args[2:]))
     rank = int(os.environ.get("RANK", "0"))
-    workload = Workload.resolve(ns.script, ns.module, args)
-    config = RunConfig(
-        out_dir=Path(ns.out) / f"rank-{rank}",
-        name=ns.name,
-        leak_check=not ns.no_leak_check,
-        memory_fraction=ns.memory_fraction,
-        progress=False,
-        report=False,
-        summary=False,
-        rank=rank,
-        audit_transfers=ns.audit_transfers,
-    )
+    config = RunConfig.from_json(os.environ[CONFIG_VAR]).for_rank(rank)
     return run_in_process(workload, config).exit_code
 
 

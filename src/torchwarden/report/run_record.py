@@ -1,0 +1,107 @@
+"""The shape of ``run.json`` (schema ``torchwarden.run/1``) as typed dictionaries.
+
+The record is JSON, so its parts are :class:`~typing.TypedDict`: the writer
+(``runtime/record.py``) builds them, the validator (``schema.py``) checks a file against
+the same keys, and a type checker follows a field from one to the other. Findings are
+stored as :meth:`torchwarden.findings.Finding.to_dict` wrote them; read them back with
+:func:`torchwarden.findings.finding_from_dict`. docs/run-schema.md documents each field.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal, TypedDict
+
+__all__ = [
+    "Artifacts",
+    "CpuMemory",
+    "CudaMemory",
+    "EnvironmentSummary",
+    "GpuSummary",
+    "RankRecord",
+    "RunRecord",
+    "RunStatus",
+    "StepRecord",
+    "Summary",
+]
+
+RunStatus = Literal["ok", "failed", "interrupted", "oom"]
+
+
+class GpuSummary(TypedDict):
+    index: int
+    name: str
+    memory_total: int  # bytes
+
+
+class EnvironmentSummary(TypedDict):
+    python: str
+    platform: str
+    hostname: str
+    torch: str | None
+    cuda: str | None
+    driver: str | None
+    gpus: list[GpuSummary]
+    cuda_visible_devices: str | None
+
+
+class RankRecord(TypedDict):
+    rank: int
+    pid: int | None
+    status: RunStatus
+    exit_code: int | None
+    steps: int
+
+
+class _CpuMemoryRequired(TypedDict):
+    rss: int  # bytes
+
+
+class CpuMemory(_CpuMemoryRequired, total=False):
+    tensor_bytes: int | None  # bytes; None on steps where the census did not run
+
+
+class CudaMemory(TypedDict):
+    allocated: int
+    reserved: int
+    peak_allocated: int
+
+
+class _StepRequired(TypedDict):
+    step: int
+    rank: int
+    t: float  # seconds since the run started
+    time_s: float | None
+    memory: dict[str, Any]  # "cpu" -> CpuMemory, "cuda:N" -> CudaMemory
+
+
+class StepRecord(_StepRequired, total=False):
+    transfers: dict[str, Any]  # with --audit-transfers: copies and syncs in the step
+
+
+class Artifacts(TypedDict):
+    report: str | None
+    snapshot: str | None
+
+
+class Summary(TypedDict):
+    steps: int
+    median_step_s: float | None
+    peak_memory: dict[str, int]  # device -> bytes
+
+
+class RunRecord(TypedDict):
+    schema: str
+    name: str
+    command: list[str]
+    status: RunStatus
+    exit_code: int | None
+    started_at: str
+    ended_at: str
+    duration_s: float
+    environment: EnvironmentSummary
+    world_size: int
+    ranks: list[RankRecord]
+    steps: list[StepRecord]
+    findings: list[dict[str, Any]]  # Finding.to_dict() each
+    artifacts: Artifacts
+    summary: Summary

@@ -17,7 +17,10 @@ precise. Each message names the problem and how to fix it.
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
-    └── ReportError                 run records and HTML reports
+    ├── ReportError                 run records and HTML reports
+    └── CheckpointError             training checkpoints (torchwarden.train)
+        ├── ManifestError           a manifest is unreadable, of another schema, or out of bounds
+        └── NoCheckpointError       resume found no checkpoint that verifies (also FileNotFoundError)
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointError",
     "DataError",
     "DoesNotFitError",
     "EnvError",
     "FingerprintError",
     "LeaseError",
+    "ManifestError",
     "NNError",
+    "NoCheckpointError",
     "ReportError",
     "RunError",
     "ScopeError",
@@ -119,3 +125,15 @@ class TransferBudgetError(DataError):
 
 class ReportError(TorchwardenError):
     """A run record or report could not be read or written."""
+
+
+class CheckpointError(TorchwardenError):
+    """A checkpoint could not be written, verified or loaded."""
+
+
+class ManifestError(CheckpointError):
+    """A checkpoint manifest is unreadable, of another schema, or holds out-of-bounds values."""
+
+
+class NoCheckpointError(CheckpointError, FileNotFoundError):
+    """A checkpoint was required but none in the directory verifies."""

@@ -1,0 +1,192 @@
+"""One save, from the loop's snapshot to the committed directory.
+
+:func:`snapshot` runs in the training loop: it reads every object's state, copies the
+tensors to host memory (a reused, pinned arena when asked) and serialises the small
+rest, so the loop may change anything afterwards. :func:`write` then does the slow
+part, in the loop or in a background thread: every rank writes its files into the
+directory rank 0 made, rank 0 gathers their records, writes the manifest and commits.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import shutil
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torchwarden.errors import CheckpointError
+from torchwarden.train import commit
+from torchwarden.train.distributed import Coordinator
+from torchwarden.train.manifest import MANIFEST, FileRecord, Manifest
+from torchwarden.train.sharded import save_sharded, shard_files_of
+from torchwarden.train.snapshot import HostArena
+from torchwarden.train.state import TrainState
+from torchwarden.train.tensorfile import HashingWriter, Layout, as_bytes, flatten
+
+__all__ = ["Snapshot", "snapshot", "write"]
+
+SHARED = "shared"
+# which committed checkpoints (step, path; oldest first) the retention policy lets go
+Expiry = Callable[[list[tuple[int, Path]]], list[Path]]
+
+
+def rank_file(rank: int) -> str:
+    return f"rank-{rank:05d}.pt"
+
+
+@dataclass
+class Snapshot:
+    """Everything one save writes, already detached from the live training objects."""
+
+    step: int
+    epoch: int | None
+    metadata: Mapping[str, Any]
+    rank_bytes: bytes
+    index_bytes: bytes = b""
+    host: torch.Tensor | list[torch.Tensor] = field(default_factory=list)
+    layout: Layout | None = None
+    sharded: Callable[[Path, Any], None] | None = None
+
+
+def _serialised(obj: Any) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def snapshot(
+    state: TrainState,
+    coord: Coordinator,
+    step: int,
+    *,
+    arena: HostArena | None,
+    sharded: bool,
+    epoch: int | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Snapshot:
+    """Capture the state of ``step``; with ``arena``, tensors are copied into it."""
+    snap = Snapshot(step, epoch, dict(metadata or {}), _serialised(state.rank_state()))
+    if sharded:
+        model, optim = state.model, state.optimizer
+        snap.sharded = lambda directory, group: save_sharded(directory, model, optim, group)
+    if coord.leader:
+        skip = ("model", "optimizer") if sharded else ()
+        tensors: list[torch.Tensor] = []
+        tree = flatten(state.shared_state(skip=skip), tensors)
+        snap.layout = Layout.of(tensors)
+        index = {"tree": tree, "index": snap.layout.index(tensors), "total": snap.layout.total}
+        snap.index_bytes = _serialised(index)
+        on_gpu = any(t.device.type == "cuda" for t in tensors)
+        if arena is not None or on_gpu:
+            snap.host = (arena or HostArena()).stage(tensors, snap.layout)
+        else:
+            snap.host = [t.contiguous() for t in tensors]
+    return snap
+
+
+def _write_shared(directory: Path, snap: Snapshot, pool: ThreadPoolExecutor) -> list[FileRecord]:
+    assert snap.layout is not None
+    blob = HashingWriter(directory / f"{SHARED}.bin", pool)
+    if isinstance(snap.host, torch.Tensor):
+        blob.write(as_bytes(snap.host))  # the arena is laid out as the file: one stream
+    else:
+        for t, offset in zip(snap.host, snap.layout.offsets):
+            blob.pad_to(offset)
+            blob.write(as_bytes(t))
+        blob.pad_to(snap.layout.total)
+    records = [blob.close()]
+    index = HashingWriter(directory / f"{SHARED}.pt", pool)
+    index.write(snap.index_bytes)
+    return [index.close(), *records]
+
+
+def _write_rank_files(
+    directory: Path, snap: Snapshot, coord: Coordinator, pool: ThreadPoolExecutor
+) -> list[FileRecord]:
+    records = []
+    if snap.sharded is not None:
+        snap.sharded(directory, coord.group)
+        records += shard_files_of(directory, coord.rank, pool)
+    if coord.leader:
+        records += _write_shared(directory, snap, pool)
+    writer = HashingWriter(directory / rank_file(coord.rank), pool)
+    writer.write(snap.rank_bytes)
+    return [*records, writer.close()]
+
+
+def _explain(exc: BaseException, rank: int) -> str:
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"rank {rank}: the disk is full ({exc}); free space, or lower keep="
+    return f"rank {rank}: {type(exc).__name__}: {exc}"
+
+
+def write(
+    root: Path, snap: Snapshot, coord: Coordinator, pool: ThreadPoolExecutor, expired: Expiry
+) -> Path:
+    """Write, verify-record and commit ``snap``; raises :class:`CheckpointError` on any rank's failure."""
+    made: str | BaseException | None = None
+    if coord.leader:
+        try:
+            made = str(commit.make_temp(root))
+        except OSError as exc:
+            made = CheckpointError(f"cannot create a directory in {root}: {_explain(exc, 0)}")
+    made = coord.broadcast(made)
+    if not isinstance(made, str):
+        raise CheckpointError(str(made))
+    temp = Path(made)
+    records: list[FileRecord] = []
+    error = None
+    try:
+        records = _write_rank_files(temp, snap, coord, pool)
+    except Exception as exc:
+        error = _explain(exc, coord.rank)
+    gathered = coord.gather((records, error))
+    outcome: str | None = None
+    if coord.leader:
+        outcome = _commit(root, temp, snap, coord.world_size, gathered, pool, expired)
+    outcome = coord.broadcast(outcome)
+    if outcome is None or not outcome.startswith("/"):
+        raise CheckpointError(f"checkpoint of step {snap.step} was not saved: {outcome}")
+    return Path(outcome)
+
+
+def _commit(
+    root: Path,
+    temp: Path,
+    snap: Snapshot,
+    world_size: int,
+    gathered: list[Any],
+    pool: ThreadPoolExecutor,
+    expired: Expiry,
+) -> str:
+    """On rank 0: the manifest, then the rename. Returns the path, or why it failed."""
+    errors = [e for _, e in gathered if e]
+    try:
+        if errors:
+            raise CheckpointError("; ".join(errors))
+        files = [r for recs, _ in gathered for r in recs]
+        manifest = Manifest(
+            step=snap.step,
+            epoch=snap.epoch,
+            world_size=world_size,
+            files=tuple(files),
+            format="dcp" if snap.sharded else "tensorfile",
+            torch_version=torch.__version__,
+            metadata=snap.metadata,
+        )
+        writer = HashingWriter(temp / MANIFEST, pool)
+        writer.write(manifest.dumps())
+        writer.close()
+        path = commit.commit_directory(temp, root, snap.step)
+    except Exception as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        return str(exc) if isinstance(exc, CheckpointError) else _explain(exc, 0)
+    for old in expired(commit.list_checkpoints(root)):
+        commit.retire(old, root)
+    return str(path)

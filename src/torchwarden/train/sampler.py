@@ -68,9 +68,11 @@ class ResumableSampler(Sampler[int]):
         return {"epoch": self.epoch, "offset": self.offset, "seed": self.seed, "size": self.size}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("size") != self.size or state.get("seed") != self.seed:
+        """Continue where the saved sampler stopped (its seed included, so the order matches)."""
+        if state.get("size") != self.size:
             raise ValueError(
-                f"the saved sampler was over {state.get('size')} samples with seed {state.get('seed')}, "
-                f"this one over {self.size} with seed {self.seed}: resume with the same data and seed"
+                f"the saved sampler was over {state.get('size')} samples, this one over "
+                f"{self.size}: resume with the same data"
             )
         self.epoch, self.offset = int(state["epoch"]), int(state["offset"])
+        self.seed = int(state["seed"])

@@ -92,18 +92,22 @@ def snapshot(
 
 def _write_shared(directory: Path, snap: Snapshot, pool: ThreadPoolExecutor) -> list[FileRecord]:
     assert snap.layout is not None
-    blob = HashingWriter(directory / f"{SHARED}.bin", pool)
-    if isinstance(snap.host, torch.Tensor):
-        blob.write(as_bytes(snap.host))  # the arena is laid out as the file: one stream
-    else:
-        for t, offset in zip(snap.host, snap.layout.offsets):
-            blob.pad_to(offset)
-            blob.write(as_bytes(t))
-        blob.pad_to(snap.layout.total)
-    records = [blob.close()]
-    index = HashingWriter(directory / f"{SHARED}.pt", pool)
-    index.write(snap.index_bytes)
-    return [index.close(), *records]
+    with HashingWriter(directory / f"{SHARED}.bin", pool) as blob:
+        if isinstance(snap.host, torch.Tensor):
+            blob.write(as_bytes(snap.host))  # the arena is laid out as the file: one stream
+        else:
+            for t, offset in zip(snap.host, snap.layout.offsets):
+                blob.pad_to(offset)
+                blob.write(as_bytes(t))
+            blob.pad_to(snap.layout.total)
+        records = [blob.close()]
+    return [_write_bytes(directory / f"{SHARED}.pt", snap.index_bytes, pool), *records]
+
+
+def _write_bytes(path: Path, data: bytes, pool: ThreadPoolExecutor) -> FileRecord:
+    with HashingWriter(path, pool) as writer:
+        writer.write(data)
+        return writer.close()
 
 
 def _write_rank_files(
@@ -115,9 +119,7 @@ def _write_rank_files(
         records += shard_files_of(directory, coord.rank, pool)
     if coord.leader:
         records += _write_shared(directory, snap, pool)
-    writer = HashingWriter(directory / rank_file(coord.rank), pool)
-    writer.write(snap.rank_bytes)
-    return [*records, writer.close()]
+    return [*records, _write_bytes(directory / rank_file(coord.rank), snap.rank_bytes, pool)]
 
 
 def _explain(exc: BaseException, rank: int) -> str:
@@ -180,9 +182,7 @@ def _commit(
             torch_version=torch.__version__,
             metadata=snap.metadata,
         )
-        writer = HashingWriter(temp / MANIFEST, pool)
-        writer.write(manifest.dumps())
-        writer.close()
+        _write_bytes(temp / MANIFEST, manifest.dumps(), pool)
         path = commit.commit_directory(temp, root, snap.step)
     except Exception as exc:
         shutil.rmtree(temp, ignore_errors=True)

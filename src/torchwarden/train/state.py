@@ -131,5 +131,12 @@ class TrainState:
                 f"(it has {sorted(state)}); pass the same objects to resume() as to the run that saved it"
             )
         for k, obj in objects.items():
-            if k not in skip:
+            if k in skip:
+                continue
+            try:
                 obj.load_state_dict(state[k])
+            except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+                raise CheckpointError(
+                    f"cannot load the saved {k} into {type(obj).__name__}: {exc}; resume with "
+                    "objects built as in the run that saved it (same shapes, same parameter groups)"
+                ) from exc

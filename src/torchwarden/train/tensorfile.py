@@ -136,8 +136,15 @@ class HashingWriter:
         self._file.close()
         return FileRecord(self.path.name, self.size, self._digest.hexdigest())
 
-    def abort(self) -> None:
-        self._file.close()
+    def __enter__(self) -> HashingWriter:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is not None and not self._file.closed:
+            try:
+                self._file.close()  # the error that brought us here is the one to report
+            except OSError:
+                pass
 
 
 def load_small(path: Path) -> Any:

@@ -10,6 +10,7 @@ SHA-256 is computed while writing, in a second thread, so hashing costs no extra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from concurrent.futures import ThreadPoolExecutor
@@ -141,10 +142,10 @@ class HashingWriter:
 
     def __exit__(self, exc_type: object, *rest: object) -> None:
         if exc_type is not None and not self._file.closed:
-            try:
-                self._file.close()  # the error that brought us here is the one to report
-            except OSError:
-                pass
+            with contextlib.suppress(
+                OSError
+            ):  # the error that brought us here is the one to report
+                self._file.close()
 
 
 def load_small(path: Path) -> Any:

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
             x, y = next(batches)
         loss = F.mse_loss(model(x), y)
         optimizer.zero_grad()
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
         optimizer.step()
         scheduler.step()
         history.losses.append(loss.item())

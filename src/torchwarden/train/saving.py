@@ -24,7 +24,7 @@ from torchwarden.errors import CheckpointError
 from torchwarden.train import commit
 from torchwarden.train.distributed import Coordinator
 from torchwarden.train.manifest import MANIFEST, FileRecord, Manifest
-from torchwarden.train.sharded import save_sharded, shard_files_of
+from torchwarden.train.sharded import ShardStager, save_sharded, shard_files_of, sharded_state
 from torchwarden.train.snapshot import HostArena
 from torchwarden.train.state import TrainState
 from torchwarden.train.tensorfile import HashingWriter, Layout, as_bytes, flatten
@@ -67,14 +67,17 @@ def snapshot(
     *,
     arena: HostArena | None,
     sharded: bool,
+    stager: ShardStager | None = None,
     epoch: int | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Snapshot:
-    """Capture the state of ``step``; with ``arena``, tensors are copied into it."""
+    """Capture the state of ``step``; with ``arena`` (``stager`` for shards), copied to host."""
     snap = Snapshot(step, epoch, dict(metadata or {}), _serialised(state.rank_state()))
     if sharded:
-        model, optim = state.model, state.optimizer
-        snap.sharded = lambda directory, group: save_sharded(directory, model, optim, group)
+        shards = sharded_state(state.model, state.optimizer)
+        if stager is not None:
+            shards = stager.stage(shards)  # a host copy: the loop may go on
+        snap.sharded = lambda directory, group: save_sharded(directory, shards, group)
     if coord.leader:
         skip = ("model", "optimizer") if sharded else ()
         tensors: list[torch.Tensor] = []

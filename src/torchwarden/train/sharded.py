@@ -18,7 +18,14 @@ import torch
 
 from torchwarden.train.manifest import FileRecord, sha256_of
 
-__all__ = ["is_sharded", "load_sharded", "save_sharded", "shard_files_of"]
+__all__ = [
+    "ShardStager",
+    "is_sharded",
+    "load_sharded",
+    "save_sharded",
+    "shard_files_of",
+    "sharded_state",
+]
 
 
 def is_sharded(model: Any) -> bool:
@@ -39,15 +46,41 @@ def _optimizers(optimizer: Any) -> list[Any]:
     return list(optimizer) if isinstance(optimizer, Iterable) else [optimizer]
 
 
-def save_sharded(directory: Path, model: Any, optimizer: Any, group: Any) -> None:
-    """Write model and optimizer shards of every rank into ``directory`` (a collective)."""
-    from torch.distributed.checkpoint.filesystem import FileSystemWriter
+def sharded_state(model: Any, optimizer: Any) -> dict[str, Any]:
+    """This rank's shards of model and optimizer state, as DCP saves them (live tensors)."""
     from torch.distributed.checkpoint.state_dict import get_state_dict
-    from torch.distributed.checkpoint.state_dict_saver import save
 
     model_sd, optim_sd = get_state_dict(model, _optimizers(optimizer))
+    return {"model": model_sd, "optimizer": optim_sd}
+
+
+class ShardStager:
+    """Copies sharded state to host memory (pinned, buffers reused) for a background save.
+
+    DCP's own stager does the copying, so DTensor shards keep their placement metadata.
+    """
+
+    def __init__(self) -> None:
+        self._stager: Any = None
+
+    def stage(self, state: dict[str, Any]) -> dict[str, Any]:
+        from torch.distributed.checkpoint.staging import DefaultStager, StagingOptions
+
+        if self._stager is None:
+            gpu = torch.accelerator.is_available()
+            options = StagingOptions(gpu, False, False, gpu)  # pinned, not shared, inline
+            self._stager = DefaultStager(options)
+        staged: dict[str, Any] = self._stager.stage(state)
+        return staged
+
+
+def save_sharded(directory: Path, state: dict[str, Any], group: Any) -> None:
+    """Write every rank's shards of ``state`` into ``directory`` (a collective)."""
+    from torch.distributed.checkpoint.filesystem import FileSystemWriter
+    from torch.distributed.checkpoint.state_dict_saver import save
+
     writer = FileSystemWriter(str(directory), sync_files=True, overwrite=False)
-    save({"model": model_sd, "optimizer": optim_sd}, storage_writer=writer, process_group=group)
+    save(state, storage_writer=writer, process_group=group)
 
 
 def load_sharded(directory: Path, model: Any, optimizer: Any, group: Any) -> None:

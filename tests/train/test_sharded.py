@@ -51,6 +51,6 @@ def test_a_damaged_shard_is_skipped(sharded_run: Path) -> None:
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 1
     shard.write_bytes(bytes(data))
-    path, manifest, findings = choose(sharded_run / "ckpt", verify=True)
+    _, manifest, findings = choose(sharded_run / "ckpt", verify=True)
     assert manifest is not None and manifest.step == 2
     assert "__1_0.distcp has SHA-256" in findings[0].message

@@ -74,7 +74,7 @@ def test_stale_temps_of_dead_writers_go_live_ones_stay(tmp_path: Path) -> None:
         text=True,
         check=True,
     ).stdout.strip()
-    (Path(dead) / "shared.bin").write_bytes(b"half")
+    (Path(dead) / "shared-000.bin").write_bytes(b"half")
     mine = make_temp(tmp_path)
     foreign = tmp_path / ".tmp-save.otherhost.1.abcd"
     foreign.mkdir()
@@ -124,3 +124,29 @@ def test_a_full_disk_fails_clearly_and_keeps_the_previous(
     assert sorted(os.listdir(small_disk)) == ["step-000000000001"]  # no temp left behind
     assert verify_checkpoint(small_disk / "step-000000000001").step == 1
     shutil.rmtree(small_disk / "step-000000000001")
+
+
+@pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])
+def test_a_large_blob_is_written_as_parallel_parts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, use_async: bool
+) -> None:
+    from torchwarden.train import tensorfile
+
+    monkeypatch.setattr(tensorfile, "PART_BYTES", 4096)  # so a small model spans parts
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(*[torch.nn.Linear(32, 32) for _ in range(6)])
+    _save_model(tmp_path, model, use_async)
+    names = {f.name for f in verify_checkpoint(tmp_path / "step-000000000001").files}
+    assert {f"shared-00{i}.bin" for i in range(4)} <= names
+    fresh = torch.nn.Sequential(*[torch.nn.Linear(32, 32) for _ in range(6)])
+    with Checkpointer(tmp_path) as ckpt:
+        assert ckpt.resume(model=fresh) == 1
+    for a, b in zip(model.state_dict().values(), fresh.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def _save_model(root: Path, model: torch.nn.Module, use_async: bool) -> None:
+    with Checkpointer(root) as ckpt:
+        ckpt.resume(model=model)
+        (ckpt.save_async if use_async else ckpt.save)(1)

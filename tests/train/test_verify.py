@@ -46,9 +46,9 @@ def _truncate(path: Path) -> None:
 @pytest.mark.parametrize(
     ("damage", "reason"),
     [
-        (lambda d: _flip_byte(d / "shared.bin"), "SHA-256"),
+        (lambda d: _flip_byte(d / "shared-000.bin"), "SHA-256"),
         (lambda d: _flip_byte(d / "rank-00000.pt", 10), "SHA-256"),
-        (lambda d: _truncate(d / "shared.bin"), "bytes, manifest says"),
+        (lambda d: _truncate(d / "shared-000.bin"), "bytes, manifest says"),
         (lambda d: (d / "shared.pt").unlink(), "cannot be read"),
         (lambda d: (d / "manifest.json").unlink(), "cannot open"),
         (lambda d: _truncate(d / "manifest.json"), "not valid JSON"),
@@ -84,7 +84,7 @@ def test_a_manifest_naming_another_step_is_skipped(tmp_path: Path) -> None:
 
 def test_nothing_verifies(tmp_path: Path) -> None:
     _save_steps(tmp_path, [1])
-    _flip_byte(tmp_path / "step-000000000001" / "shared.bin")
+    _flip_byte(tmp_path / "step-000000000001" / "shared-000.bin")
     step, findings, _ = _resume(tmp_path)
     assert step == 0 and len(findings) == 1
     with pytest.raises(NoCheckpointError, match="train from scratch"):

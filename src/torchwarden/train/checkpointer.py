@@ -19,7 +19,7 @@ from torchwarden.errors import CheckpointError, NoCheckpointError
 from torchwarden.findings import CheckpointFinding
 from torchwarden.train import commit, loading, saving
 from torchwarden.train.distributed import Coordinator
-from torchwarden.train.sharded import ShardStager, is_sharded
+from torchwarden.train.sharded import is_sharded
 from torchwarden.train.snapshot import HostArena
 from torchwarden.train.state import TrainState
 
@@ -87,7 +87,6 @@ class Checkpointer:
         self._coord: Coordinator | None = None
         self._sharded = False
         self._arena = HostArena(pin=self.config.pin_memory)
-        self._stager = ShardStager()
         self._hashers = ThreadPoolExecutor(2, thread_name_prefix="torchwarden-ckpt-hash")
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="torchwarden-ckpt-write")
         self._pending: Future[Path] | None = None
@@ -124,7 +123,7 @@ class Checkpointer:
         self, step: int, *, epoch: int | None = None, metadata: Mapping[str, Any] | None = None
     ) -> Path:
         """Save now and return the committed checkpoint's path (waits for a save in flight)."""
-        snap = self._snapshot(step, epoch, metadata, arena=None, stager=None)
+        snap = self._snapshot(step, epoch, metadata, copy=False)
         return self._write(snap)
 
     def save_async(
@@ -135,7 +134,7 @@ class Checkpointer:
         At most one save is in flight: this first waits for the previous one and raises
         its error, if it failed. :meth:`wait` returns when this one is committed.
         """
-        snap = self._snapshot(step, epoch, metadata, arena=self._arena, stager=self._stager)
+        snap = self._snapshot(step, epoch, metadata, copy=True)
         self._pending = self._writer.submit(self._write, snap)
 
     def wait(self) -> Path | None:
@@ -171,8 +170,8 @@ class Checkpointer:
         step: int,
         epoch: int | None,
         metadata: Mapping[str, Any] | None,
-        arena: HostArena | None,
-        stager: ShardStager | None,
+        *,
+        copy: bool,
     ) -> saving.Snapshot:
         self._check_open()
         if self._state is None or self._coord is None:
@@ -190,8 +189,8 @@ class Checkpointer:
             self._state,
             self._coord,
             step,
-            arena=arena,
-            stager=stager,
+            arena=self._arena,
+            copy=copy,
             sharded=self._sharded,
             epoch=epoch,
             metadata=metadata,

@@ -24,10 +24,10 @@ from torchwarden.errors import CheckpointError
 from torchwarden.train import commit
 from torchwarden.train.distributed import Coordinator
 from torchwarden.train.manifest import MANIFEST, FileRecord, Manifest
-from torchwarden.train.sharded import ShardStager, save_sharded, shard_files_of, sharded_state
+from torchwarden.train.sharded import save_sharded, shard_files_of, sharded_state
 from torchwarden.train.snapshot import HostArena
 from torchwarden.train.state import TrainState
-from torchwarden.train.tensorfile import HashingWriter, Layout, as_bytes, flatten
+from torchwarden.train.tensorfile import HashingWriter, Layout, as_bytes, flatten, part_name
 
 __all__ = ["Snapshot", "snapshot", "write"]
 
@@ -65,46 +65,71 @@ def snapshot(
     coord: Coordinator,
     step: int,
     *,
-    arena: HostArena | None,
+    arena: HostArena,
+    copy: bool,
     sharded: bool,
-    stager: ShardStager | None = None,
     epoch: int | None = None,
     metadata: Mapping[str, Any] | None = None,
 ) -> Snapshot:
-    """Capture the state of ``step``; with ``arena`` (``stager`` for shards), copied to host."""
+    """Capture the state of ``step``.
+
+    With ``copy`` every tensor is copied to host memory (``arena``; shards by DCP's
+    stager), so the loop may go on; without, host tensors are written from where they
+    are and only device tensors pass through the arena.
+    """
     snap = Snapshot(step, epoch, dict(metadata or {}), _serialised(state.rank_state()))
     if sharded:
         shards = sharded_state(state.model, state.optimizer)
-        if stager is not None:
-            shards = stager.stage(shards)  # a host copy: the loop may go on
+        if copy:
+            shards = arena.stage_shards(shards)
         snap.sharded = lambda directory, group: save_sharded(directory, shards, group)
     if coord.leader:
         skip = ("model", "optimizer") if sharded else ()
         tensors: list[torch.Tensor] = []
         tree = flatten(state.shared_state(skip=skip), tensors)
         snap.layout = Layout.of(tensors)
-        index = {"tree": tree, "index": snap.layout.index(tensors), "total": snap.layout.total}
+        parts = [list(p) for p in snap.layout.parts]
+        index = {"tree": tree, "index": snap.layout.index(tensors), "parts": parts}
         snap.index_bytes = _serialised(index)
         on_gpu = any(t.device.type == "cuda" for t in tensors)
-        if arena is not None or on_gpu:
-            snap.host = (arena or HostArena()).stage(tensors, snap.layout)
+        if copy or on_gpu:
+            snap.host = arena.stage(tensors, snap.layout)
         else:
             snap.host = [t.contiguous() for t in tensors]
     return snap
 
 
 def _write_shared(directory: Path, snap: Snapshot, pool: ThreadPoolExecutor) -> list[FileRecord]:
+    layout = snap.layout
+    assert layout is not None
+    if len(layout.parts) == 1:
+        records = [_write_part(directory, snap, 0, pool)]
+    else:
+        with ThreadPoolExecutor(len(layout.parts), thread_name_prefix="torchwarden-part") as parts:
+            jobs = [
+                parts.submit(_write_part, directory, snap, i, None)
+                for i in range(len(layout.parts))
+            ]
+            records = [job.result() for job in jobs]
+    return [_write_bytes(directory / f"{SHARED}.pt", snap.index_bytes, pool), *records]
+
+
+def _write_part(
+    directory: Path, snap: Snapshot, i: int, pool: ThreadPoolExecutor | None
+) -> FileRecord:
+    """Write bytes [start, end) of the blob to its part file; its record."""
     assert snap.layout is not None
-    with HashingWriter(directory / f"{SHARED}.bin", pool) as blob:
+    start, end = snap.layout.parts[i]
+    with HashingWriter(directory / part_name(SHARED, i), pool) as blob:
         if isinstance(snap.host, torch.Tensor):
-            blob.write(as_bytes(snap.host))  # the arena is laid out as the file: one stream
+            blob.write(as_bytes(snap.host[start:end]))  # laid out as the file: one stream
         else:
             for t, offset in zip(snap.host, snap.layout.offsets):
-                blob.pad_to(offset)
-                blob.write(as_bytes(t))
-            blob.pad_to(snap.layout.total)
-        records = [blob.close()]
-    return [_write_bytes(directory / f"{SHARED}.pt", snap.index_bytes, pool), *records]
+                if start <= offset < end:
+                    blob.pad_to(offset - start)
+                    blob.write(as_bytes(t))
+            blob.pad_to(end - start)
+        return blob.close()
 
 
 def _write_bytes(path: Path, data: bytes, pool: ThreadPoolExecutor) -> FileRecord:

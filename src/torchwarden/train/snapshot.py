@@ -10,8 +10,11 @@ The block is kept between saves and grown only when the state grows.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
+from torchwarden.train.sharded import ShardStager
 from torchwarden.train.tensorfile import Layout
 
 __all__ = ["HostArena"]
@@ -23,6 +26,11 @@ class HostArena:
     def __init__(self, pin: bool | None = None) -> None:
         self._pin = pin
         self._buffer: torch.Tensor | None = None
+        self._shards = ShardStager()
+
+    def stage_shards(self, state: dict[str, Any]) -> dict[str, Any]:
+        """A host copy of sharded (DTensor) state, made by DCP's stager (buffers reused)."""
+        return self._shards.stage(state)
 
     @property
     def nbytes(self) -> int:

@@ -10,9 +10,11 @@ SHA-256 is computed while writing, in a second thread, so hashing costs no extra
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import hashlib
 import os
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,29 +71,49 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
+PART_BYTES = 256 << 20  # below this a blob is one file; above, up to MAX_PARTS files
+MAX_PARTS = 4
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Where each tensor's bytes sit in the ``.bin`` file (and in a host snapshot arena)."""
+    """Where each tensor's bytes sit in the blob (and in a host snapshot arena).
+
+    A large blob is cut, at tensor boundaries, into ``parts`` (byte ranges of about equal
+    size), each written to its own file by its own thread: SHA-256 is sequential within
+    a file, so parts let hashing keep up with a disk faster than one core hashes.
+    """
 
     offsets: tuple[int, ...]
     nbytes: tuple[int, ...]
     total: int
+    parts: tuple[tuple[int, int], ...] = ((0, 0),)
 
     @classmethod
-    def of(cls, tensors: list[torch.Tensor]) -> Layout:
+    def of(cls, tensors: list[torch.Tensor], max_parts: int = MAX_PARTS) -> Layout:
         offsets, sizes, at = [], [], 0
         for t in tensors:
             n = t.numel() * t.element_size()
             offsets.append(at)
             sizes.append(n)
             at = _aligned(at + n)
-        return cls(tuple(offsets), tuple(sizes), at)
+        count = max(1, min(max_parts, os.cpu_count() or 1, at // PART_BYTES))
+        starts = [0]
+        for off in offsets:
+            if len(starts) < count and off >= at * len(starts) / count:
+                starts.append(off)
+        parts = tuple(zip(starts, [*starts[1:], at]))
+        return cls(tuple(offsets), tuple(sizes), at, parts)
 
     def index(self, tensors: list[torch.Tensor]) -> list[list[Any]]:
         return [
             [str(t.dtype).removeprefix("torch."), list(t.shape), off]
             for t, off in zip(tensors, self.offsets)
         ]
+
+
+def part_name(stem: str, i: int) -> str:
+    return f"{stem}-{i:03d}.bin"
 
 
 def as_bytes(t: torch.Tensor) -> memoryview:
@@ -105,7 +127,7 @@ def as_bytes(t: torch.Tensor) -> memoryview:
 class HashingWriter:
     """A file written with large writes, hashed (SHA-256) in a helper thread as it goes."""
 
-    def __init__(self, path: Path, pool: ThreadPoolExecutor) -> None:
+    def __init__(self, path: Path, pool: ThreadPoolExecutor | None) -> None:
         self.path = path
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
         self._file: BinaryIO = os.fdopen(fd, "wb", buffering=_BIG)
@@ -120,6 +142,10 @@ class HashingWriter:
             self._file.write(view)
         for at in range(0, len(view) if len(view) >= _BIG else 0, _CHUNK):
             chunk = view[at : at + _CHUNK]
+            if self._pool is None:  # parts written in parallel: each hashes in its own thread
+                self._file.write(chunk)
+                self._digest.update(chunk)
+                continue
             hashing = self._pool.submit(self._digest.update, chunk)  # hashlib drops the GIL
             self._file.write(chunk)
             hashing.result()
@@ -156,31 +182,43 @@ def load_small(path: Path) -> Any:
 
 
 def load_tree(directory: Path, stem: str) -> Any:
-    """Read back what :func:`save_tree` wrote; every tensor gets its own CPU storage."""
+    """Read back a tree and its blob parts; every tensor gets its own CPU storage."""
     head = load_small(directory / f"{stem}.pt")
     if not isinstance(head, dict) or not isinstance(head.get("index"), list):
         raise CheckpointError(f"{directory / stem}.pt is not a torchwarden tensor index")
-    path = directory / f"{stem}.bin"
-    size = os.path.getsize(path)
-    with open(path, "rb", buffering=0) as f:
-        tensors = [_read_tensor(f, entry, size, path) for entry in head["index"]]
+    parts = head.get("parts")
+    if not isinstance(parts, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(v, int) for v in p) for p in parts
+    ):
+        raise CheckpointError(f"{directory / stem}.pt holds no valid list of blob parts")
+    with contextlib.ExitStack() as stack:
+        files = [
+            stack.enter_context(open(directory / part_name(stem, i), "rb", buffering=0))
+            for i in range(len(parts))
+        ]
+        starts = [p[0] for p in parts]
+        tensors = [_read_tensor(files, parts, starts, entry, directory) for entry in head["index"]]
     return unflatten(head["tree"], tensors)
 
 
-def _read_tensor(f: BinaryIO, entry: Any, size: int, path: Path) -> torch.Tensor:
+def _read_tensor(
+    files: Sequence[BinaryIO], parts: list[list[int]], starts: list[int], entry: Any, where: Path
+) -> torch.Tensor:
     dtype_name, shape, offset = entry
     dtype = getattr(torch, str(dtype_name), None)
     if not isinstance(dtype, torch.dtype) or not all(isinstance(d, int) and d >= 0 for d in shape):
-        raise CheckpointError(f"{path}: index entry {entry!r} is not a dtype and shape")
+        raise CheckpointError(f"{where}: index entry {entry!r} is not a dtype and shape")
     t = torch.empty(shape, dtype=dtype)
     view = as_bytes(t)
-    if not isinstance(offset, int) or offset < 0 or offset + len(view) > size:
-        raise CheckpointError(f"{path}: tensor at {offset!r} runs past the end of the file")
-    f.seek(offset)
+    i = bisect.bisect_right(starts, offset) - 1 if isinstance(offset, int) else -1
+    if i < 0 or offset + len(view) > parts[i][1]:
+        raise CheckpointError(f"{where}: tensor at {offset!r} lies outside the blob's parts")
+    f = files[i]
+    f.seek(offset - parts[i][0])
     done = 0
     while done < len(view):  # one read returns at most ~2 GiB on Linux
         n = f.readinto(view[done:])  # type: ignore[attr-defined]
         if not n:
-            raise CheckpointError(f"{path}: short read at offset {offset + done}")
+            raise CheckpointError(f"{where}: short read at offset {offset + done}")
         done += n
     return t

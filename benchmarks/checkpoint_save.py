@@ -121,10 +121,10 @@ def measure(args: argparse.Namespace, device: torch.device, root: Path) -> dict[
         rows["torch.save"].append(
             timed(lambda: torch_save(root / "torch.pt", model, optimizer), device)
         )
-        rows["dcp"].append(timed(lambda: dcp_save(root / f"dcp{i}", model, optimizer), device))
-        rows["sync"].append(timed(lambda: ckpt.save(10 * i + 2), device))
+        rows["dcp"].append(timed(lambda i=i: dcp_save(root / f"dcp{i}", model, optimizer), device))
+        rows["sync"].append(timed(lambda i=i: ckpt.save(10 * i + 2), device))
         t0 = time.perf_counter()
-        rows["stall"].append(timed(lambda: ckpt.save_async(10 * i + 3), device))
+        rows["stall"].append(timed(lambda i=i: ckpt.save_async(10 * i + 3), device))
         ckpt.wait()
         rows["async"].append(time.perf_counter() - t0)
         for leftover in (root / "raw.bin", root / "torch.pt", root / f"dcp{i}"):

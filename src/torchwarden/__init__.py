@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import CheckpointError as CheckpointError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import EnvError as EnvError
 from torchwarden.errors import LeaseError as LeaseError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from torchwarden import data as data
     from torchwarden import memory as memory
     from torchwarden import nn as nn
+    from torchwarden import train as train
     from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
     from torchwarden.lifecycle.graph import graph_retention as graph_retention
     from torchwarden.lifecycle.report import Leak as Leak
@@ -41,6 +43,7 @@ _LAZY: dict[str, str] = {
     "data": "torchwarden.data",
     "memory": "torchwarden.memory",
     "nn": "torchwarden.nn",
+    "train": "torchwarden.train",
     "step": "torchwarden.runtime.steps",
     "GraphRetention": "torchwarden.lifecycle.graph",
     "graph_retention": "torchwarden.lifecycle.graph",
@@ -67,6 +70,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CheckpointError",
     "DataError",
     "EnvError",
     "GraphRetention",
@@ -91,4 +95,5 @@ __all__ = [
     "scope",
     "scoped",
     "step",
+    "train",
 ]

@@ -56,18 +56,22 @@ def fsync_directory(path: Path) -> None:
         os.close(fd)
 
 
-def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
-    """Committed checkpoints in ``root`` as (step, path), oldest first; links are ignored."""
-    found = []
+def _directories(root: Path, name: re.Pattern[str]) -> list[tuple[re.Match[str], os.DirEntry[str]]]:
+    """Real directories (not links) in ``root`` whose names match ``name``."""
     try:
         entries = list(os.scandir(root))
     except FileNotFoundError:
         return []
-    for entry in entries:
-        match = _STEP_NAME.match(entry.name)
-        if match and entry.is_dir(follow_symlinks=False):
-            found.append((int(match.group(1)), Path(entry.path)))
-    return sorted(found)
+    return [
+        (match, entry)
+        for entry in entries
+        if (match := name.match(entry.name)) and entry.is_dir(follow_symlinks=False)
+    ]
+
+
+def list_checkpoints(root: Path) -> list[tuple[int, Path]]:
+    """Committed checkpoints in ``root`` as (step, path), oldest first; links are ignored."""
+    return sorted((int(m.group(1)), Path(e.path)) for m, e in _directories(root, _STEP_NAME))
 
 
 def commit_directory(temp: Path, root: Path, step: int) -> Path:
@@ -101,13 +105,8 @@ def remove_stale_temps(root: Path) -> list[Path]:
     started after the directory was made). Other hosts' directories are left alone.
     """
     removed = []
-    try:
-        entries = list(os.scandir(root))
-    except FileNotFoundError:
-        return []
-    for entry in entries:
-        match = _TEMP_NAME.match(entry.name)
-        if not match or match.group(2) != _host() or not entry.is_dir(follow_symlinks=False):
+    for match, entry in _directories(root, _TEMP_NAME):
+        if match.group(2) != _host():
             continue
         info = entry.stat(follow_symlinks=False)
         if info.st_uid == os.getuid() and not _alive_since(int(match.group(3)), info.st_mtime):

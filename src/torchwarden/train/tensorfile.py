@@ -71,7 +71,7 @@ def _aligned(n: int) -> int:
     return (n + ALIGN - 1) // ALIGN * ALIGN
 
 
-PART_BYTES = 256 << 20  # below this a blob is one file; above, up to MAX_PARTS files
+PART_BYTES = 64 << 20  # below this a blob is one file; above, up to MAX_PARTS files
 MAX_PARTS = 4
 
 

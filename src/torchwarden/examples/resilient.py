@@ -125,6 +125,8 @@ def main(argv: list[str] | None = None) -> None:
         extras={"history": history},
     )  # fmt: skip
     _append(args.out / "resumes.jsonl", {"attempt": attempt, "rank": rank, "resumed_from": start})
+    if rank == 0:
+        print(f"attempt {attempt}: resumed from step {start} of {args.steps}", flush=True)
     batches = _batches(data, sampler)
     for step in range(start, args.steps):
         at["step"] = step

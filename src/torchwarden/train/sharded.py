@@ -68,7 +68,12 @@ class ShardStager:
 
         if self._stager is None:
             gpu = torch.accelerator.is_available()
-            options = StagingOptions(gpu, False, False, gpu)  # pinned, not shared, inline
+            options = StagingOptions(
+                use_pinned_memory=gpu,
+                use_shared_memory=False,
+                use_async_staging=False,  # the copy must be done when save_async returns
+                use_non_blocking_copy=gpu,
+            )
             self._stager = DefaultStager(options)
         staged: dict[str, Any] = self._stager.stage(state)
         return staged

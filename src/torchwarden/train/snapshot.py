@@ -38,15 +38,17 @@ class HostArena:
 
     def stage(self, tensors: list[torch.Tensor], layout: Layout) -> torch.Tensor:
         """Copy ``tensors`` into the arena at ``layout``'s offsets; the arena's filled bytes."""
-        on_gpu = any(t.device.type == "cuda" for t in tensors)
-        buffer = self._reserve(layout.total, pin=self._pin if self._pin is not None else on_gpu)
+        devices = {t.device for t in tensors if t.device.type == "cuda"}
+        buffer = self._reserve(
+            layout.total, pin=self._pin if self._pin is not None else bool(devices)
+        )
         for t, offset, n in zip(tensors, layout.offsets, layout.nbytes):
             if n == 0:
                 continue
             dest = buffer[offset : offset + n].view(t.dtype).view(t.shape)
             dest.copy_(t.detach(), non_blocking=t.device.type == "cuda")
-        if on_gpu:
-            torch.cuda.synchronize()  # the snapshot is complete only when every copy landed
+        for device in devices:
+            torch.cuda.synchronize(device)  # the snapshot is complete when every copy landed
         return buffer[: layout.total]
 
     def _reserve(self, nbytes: int, *, pin: bool) -> torch.Tensor:

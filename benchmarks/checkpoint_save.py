@@ -5,8 +5,9 @@
 A model of square Linear layers plus AdamW state (fp32: 3 x 4 bytes a parameter) of
 about ``--gb`` GB is saved, in each repeat and in this order, by: a raw write of the same
 byte count (64 MiB writes + fsync: the disk's limit), ``torch.save`` to an open file +
-fsync, DCP ``save`` (``sync_files=True``), torchwarden's ``Checkpointer.save``, and
-``Checkpointer.save_async`` (the loop's stall: the call; total: until ``wait()``). The
+fsync, DCP ``save`` (``sync_files=True``), torchwarden's ``Checkpointer.save`` (these four
+in a rotating order, each after ``os.sync()``), and ``Checkpointer.save_async`` (the
+loop's stall: the call; total: until ``wait()``). The
 floor of any snapshot, a copy of every tensor into reused (on GPU: pinned) host memory,
 is measured warm. Medians over ``--repeats``. Claims checked (DESIGN.md): the async
 stall within 2x the copy floor; the write at >= 80% of the raw disk speed.
@@ -116,13 +117,19 @@ def measure(args: argparse.Namespace, device: torch.device, root: Path) -> dict[
     rows: dict[str, list[float]] = {
         k: [] for k in ("raw", "torch.save", "dcp", "sync", "stall", "async")
     }
+    methods: list[tuple[str, Callable[[int], Any]]] = [
+        ("raw", lambda i: raw_write(root / "raw.bin", host)),
+        ("torch.save", lambda i: torch_save(root / "torch.pt", model, optimizer)),
+        ("dcp", lambda i: dcp_save(root / f"dcp{i}", model, optimizer)),
+        ("sync", lambda i: ckpt.save(10 * i + 2)),
+    ]
     for i in range(args.repeats):
-        rows["raw"].append(timed(lambda: raw_write(root / "raw.bin", host), device))
-        rows["torch.save"].append(
-            timed(lambda: torch_save(root / "torch.pt", model, optimizer), device)
-        )
-        rows["dcp"].append(timed(lambda i=i: dcp_save(root / f"dcp{i}", model, optimizer), device))
-        rows["sync"].append(timed(lambda i=i: ckpt.save(10 * i + 2), device))
+        # rotate the order, and start each from a quiet disk, so that no method
+        # inherits the write-back of the one before it
+        for name, fn in methods[i % 4 :] + methods[: i % 4]:
+            os.sync()
+            rows[name].append(timed(lambda fn=fn, i=i: fn(i), device))
+        os.sync()
         t0 = time.perf_counter()
         rows["stall"].append(timed(lambda i=i: ckpt.save_async(10 * i + 3), device))
         ckpt.wait()

@@ -193,12 +193,17 @@ def load_tree(directory: Path, stem: str) -> Any:
         raise CheckpointError(f"{directory / stem}.pt holds no valid list of blob parts")
     with contextlib.ExitStack() as stack:
         files = [
-            stack.enter_context(open(directory / part_name(stem, i), "rb", buffering=0))
+            stack.enter_context(_open_read(directory / part_name(stem, i)))
             for i in range(len(parts))
         ]
         starts = [p[0] for p in parts]
         tensors = [_read_tensor(files, parts, starts, entry, directory) for entry in head["index"]]
     return unflatten(head["tree"], tensors)
+
+
+def _open_read(path: Path) -> BinaryIO:
+    """Open without following a link: the file read must be the file verified."""
+    return os.fdopen(os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC), "rb", buffering=0)
 
 
 def _read_tensor(

@@ -111,3 +111,16 @@ def test_two_gpu_nccl_run_killed_at_random_steps_resumes_bit_for_bit(tmp_path: P
     print(
         f"kill steps {kill_at}: (attempt, resumed from) {resumes}; final loss {want['losses'][-1]:.6f}"
     )
+
+
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs 2 GPUs")
+def test_fsdp_on_two_gpus_resumes_exactly_from_a_pinned_async_save(tmp_path: Path) -> None:
+    worker = Path(__file__).parents[1] / "train" / "_sharded_worker.py"
+    env = {**os.environ, **NCCL_ENV, "SHARDED_TEST_DEVICE": "cuda"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
+    cmd += [str(worker), str(tmp_path / "ckpt"), str(tmp_path)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    for rank in (0, 1):
+        result = json.loads((tmp_path / f"rank{rank}.json").read_text())
+        assert result["start"] == 3 and result["got"] == result["expected"]

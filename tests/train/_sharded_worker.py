@@ -10,6 +10,8 @@ from pathlib import Path
 import torch
 import torch.distributed as dist
 
+DEVICE = os.environ.get("SHARDED_TEST_DEVICE", "cpu")  # "cuda" on the GPU machine (NCCL)
+
 
 def _model() -> torch.nn.Module:
     from torch.distributed.fsdp import fully_shard
@@ -17,7 +19,8 @@ def _model() -> torch.nn.Module:
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(8, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
-    mesh = init_device_mesh("cpu", (dist.get_world_size(),))
+    model = model.to(DEVICE)
+    mesh = init_device_mesh(DEVICE, (dist.get_world_size(),))
     for layer in model:
         if isinstance(layer, torch.nn.Linear):
             fully_shard(layer, mesh=mesh)
@@ -28,7 +31,7 @@ def _model() -> torch.nn.Module:
 def _steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n: int) -> list[float]:
     losses = []
     for _ in range(n):
-        x = torch.randn(4, 8)
+        x = torch.randn(4, 8).to(DEVICE)
         loss = model(x).pow(2).mean()
         loss.backward()
         optimizer.step()
@@ -40,7 +43,11 @@ def _steps(model: torch.nn.Module, optimizer: torch.optim.Optimizer, n: int) -> 
 def main(root: Path, out: Path) -> None:
     from torchwarden.train import Checkpointer
 
-    dist.init_process_group("gloo")
+    if DEVICE == "cuda":
+        torch.cuda.set_device(int(os.environ["LOCAL_RANK"]))
+        dist.init_process_group("nccl")
+    else:
+        dist.init_process_group("gloo")
     rank = dist.get_rank()
     torch.manual_seed(10 + rank)
     model = _model()

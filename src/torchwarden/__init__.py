@@ -14,13 +14,17 @@ from torchwarden.errors import CheckpointError as CheckpointError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import EnvError as EnvError
 from torchwarden.errors import LeaseError as LeaseError
+from torchwarden.errors import ManifestError as ManifestError
 from torchwarden.errors import NNError as NNError
+from torchwarden.errors import NoCheckpointError as NoCheckpointError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
 from torchwarden.errors import ScopeError as ScopeError
 from torchwarden.errors import SequenceTooLongError as SequenceTooLongError
 from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.errors import TorchwardenError as TorchwardenError
+from torchwarden.errors import TrainArgumentError as TrainArgumentError
+from torchwarden.errors import TrainError as TrainError
 from torchwarden.errors import TransferBudgetError as TransferBudgetError
 from torchwarden.errors import ZeroCopyError as ZeroCopyError
 
@@ -76,7 +80,9 @@ __all__ = [
     "GraphRetention",
     "Leak",
     "LeaseError",
+    "ManifestError",
     "NNError",
+    "NoCheckpointError",
     "ReportError",
     "RunError",
     "ScopeError",
@@ -85,6 +91,8 @@ __all__ = [
     "TensorLeakError",
     "TensorScope",
     "TorchwardenError",
+    "TrainArgumentError",
+    "TrainError",
     "TransferBudgetError",
     "ZeroCopyError",
     "__version__",

@@ -18,9 +18,11 @@ precise. Each message names the problem and how to fix it.
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
     ├── ReportError                 run records and HTML reports
-    └── CheckpointError             training checkpoints (torchwarden.train)
-        ├── ManifestError           a manifest is unreadable, of another schema, or out of bounds
-        └── NoCheckpointError       resume found no checkpoint that verifies (also FileNotFoundError)
+    └── TrainError                  training state that survives failure (torchwarden.train)
+        ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
+        └── CheckpointError         a checkpoint could not be written, verified or loaded
+            ├── ManifestError       a manifest is unreadable, of another schema, or out of bounds
+            └── NoCheckpointError   resume found no checkpoint that verifies (also FileNotFoundError)
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ __all__ = [
     "SequenceTooLongError",
     "TensorLeakError",
     "TorchwardenError",
+    "TrainArgumentError",
+    "TrainError",
     "TransferBudgetError",
     "ZeroCopyError",
 ]
@@ -127,7 +131,15 @@ class ReportError(TorchwardenError):
     """A run record or report could not be read or written."""
 
 
-class CheckpointError(TorchwardenError):
+class TrainError(TorchwardenError):
+    """Training state could not be saved, restored or governed (torchwarden.train)."""
+
+
+class TrainArgumentError(TrainError, ValueError, TypeError):
+    """A wrong argument to torchwarden.train; also the builtin callers catch."""
+
+
+class CheckpointError(TrainError):
     """A checkpoint could not be written, verified or loaded."""
 
 

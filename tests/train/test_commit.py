@@ -12,7 +12,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from torchwarden.train import CheckpointConfig, Checkpointer, CheckpointError, verify_checkpoint
+from torchwarden.train import (
+    CheckpointConfig,
+    Checkpointer,
+    CheckpointError,
+    TrainArgumentError,
+    verify_checkpoint,
+)
 from torchwarden.train.commit import list_checkpoints, make_temp, remove_stale_temps
 
 
@@ -47,7 +53,7 @@ def test_saving_a_step_again_replaces_it(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("field", "value"), [("keep", 0), ("keep_every", -1), ("keep", 1.5)])
 def test_config_is_validated(field: str, value: object) -> None:
-    with pytest.raises(CheckpointError, match=field):
+    with pytest.raises(TrainArgumentError, match=field):
         CheckpointConfig(**{field: value})  # type: ignore[arg-type]
 
 
@@ -59,7 +65,7 @@ def test_save_before_resume_says_what_to_do(tmp_path: Path) -> None:
 def test_metadata_must_be_json(tmp_path: Path) -> None:
     with Checkpointer(tmp_path) as ckpt:
         ckpt.resume(model=torch.nn.Linear(1, 1))
-        with pytest.raises(CheckpointError, match="JSON"):
+        with pytest.raises(TrainArgumentError, match="JSON"):
             ckpt.save(1, metadata={"x": object()})
 
 

@@ -12,7 +12,7 @@ import torch
 from torch.distributed.algorithms.ddp_comm_hooks.powerSGD_hook import PowerSGDState
 from torch.utils.data import DataLoader
 
-from torchwarden.train import Checkpointer, CheckpointError, ResumableSampler
+from torchwarden.train import Checkpointer, CheckpointError, ResumableSampler, TrainArgumentError
 
 StatefulDataLoader = pytest.importorskip("torchdata.stateful_dataloader").StatefulDataLoader
 
@@ -141,7 +141,7 @@ def test_every_file_loads_with_weights_only(tmp_path: Path) -> None:
 
 
 def test_objects_without_state_dict_are_refused_with_a_fix(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="StatefulDataLoader"):
+    with pytest.raises(TrainArgumentError, match="StatefulDataLoader"):
         Checkpointer(tmp_path).resume(loader=DataLoader(DATA))
 
 

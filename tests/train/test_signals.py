@@ -54,14 +54,14 @@ def test_sigterm_leaves_a_blocked_collective_at_once(tmp_path: Path) -> None:
 def test_must_be_called_from_the_main_thread() -> None:
     import threading
 
-    from torchwarden.train import leave_promptly
+    from torchwarden.train import TrainArgumentError, leave_promptly
 
     errors: list[BaseException] = []
 
     def call() -> None:
         try:
             leave_promptly()
-        except RuntimeError as exc:
+        except TrainArgumentError as exc:
             errors.append(exc)
 
     t = threading.Thread(target=call)

@@ -6,6 +6,8 @@ See README.md beside this file for the mental model, and docs/training.md for th
 from torchwarden.errors import CheckpointError as CheckpointError
 from torchwarden.errors import ManifestError as ManifestError
 from torchwarden.errors import NoCheckpointError as NoCheckpointError
+from torchwarden.errors import TrainArgumentError as TrainArgumentError
+from torchwarden.errors import TrainError as TrainError
 from torchwarden.train.checkpointer import CheckpointConfig as CheckpointConfig
 from torchwarden.train.checkpointer import Checkpointer as Checkpointer
 from torchwarden.train.checkpointer import Resumed as Resumed
@@ -32,6 +34,8 @@ __all__ = [
     "NoCheckpointError",
     "ResumableSampler",
     "Resumed",
+    "TrainArgumentError",
+    "TrainError",
     "leave_promptly",
     "read_manifest",
     "verify_checkpoint",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from torchwarden.errors import CheckpointError, NoCheckpointError
+from torchwarden.errors import CheckpointError, NoCheckpointError, TrainArgumentError
 from torchwarden.findings import CheckpointFinding
 from torchwarden.train import commit, loading, saving
 from torchwarden.train.distributed import Coordinator
@@ -45,9 +45,11 @@ class CheckpointConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.keep, int) or self.keep < 1:
-            raise CheckpointError(f"keep must be an integer >= 1 (got {self.keep!r})")
+            raise TrainArgumentError(f"keep must be an integer >= 1 (got {self.keep!r})")
         if not isinstance(self.keep_every, int) or self.keep_every < 0:
-            raise CheckpointError(f"keep_every must be an integer >= 0 (got {self.keep_every!r})")
+            raise TrainArgumentError(
+                f"keep_every must be an integer >= 0 (got {self.keep_every!r})"
+            )
 
     def expired(self, found: list[tuple[int, Path]]) -> list[Path]:
         """Which of ``found`` (oldest first) the policy lets go."""
@@ -179,11 +181,11 @@ class Checkpointer:
                 "call resume(model=..., optimizer=..., ...) before save: it binds what to save"
             )
         if not isinstance(step, int) or step < 0:
-            raise CheckpointError(f"step must be an integer >= 0 (got {step!r})")
+            raise TrainArgumentError(f"step must be an integer >= 0 (got {step!r})")
         try:
             json.dumps(dict(metadata or {}))
         except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"metadata must be JSON-serialisable: {exc}") from None
+            raise TrainArgumentError(f"metadata must be JSON-serialisable: {exc}") from None
         self.wait()  # one save in flight at most; it also frees the arena
         return saving.snapshot(
             self._state,

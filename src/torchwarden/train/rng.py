@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from torchwarden.errors import CheckpointError
+
 __all__ = ["capture_rng", "from_plain", "restore_rng", "to_plain"]
 
 _ND = "__ndarray__"
@@ -67,7 +69,10 @@ def restore_rng(state: dict[str, Any]) -> None:
     cuda = state.get("cuda")
     if cuda:
         if not torch.cuda.is_available() or torch.cuda.device_count() < len(cuda):
-            raise RuntimeError(f"the checkpoint holds RNG state of {len(cuda)} CUDA devices")
+            raise CheckpointError(
+                f"the checkpoint holds RNG state of {len(cuda)} CUDA devices, this process sees "
+                f"{torch.cuda.device_count() if torch.cuda.is_available() else 0}: resume on as many GPUs"
+            )
         torch.cuda.set_rng_state_all(cuda)
 
 

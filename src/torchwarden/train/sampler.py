@@ -16,6 +16,8 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
+from torchwarden.errors import TrainArgumentError
+
 __all__ = ["ResumableSampler"]
 
 
@@ -38,7 +40,7 @@ class ResumableSampler(Sampler[int]):
         self.rank = rank if rank is not None else (dist.get_rank() if initialised else 0)
         self.world_size = world_size or (dist.get_world_size() if initialised else 1)
         if not 0 <= self.rank < self.world_size or self.size < self.world_size:
-            raise ValueError(
+            raise TrainArgumentError(
                 f"rank {self.rank} of {self.world_size} cannot share {self.size} samples: "
                 "pass rank in [0, world_size) and a dataset of at least world_size samples"
             )
@@ -70,7 +72,7 @@ class ResumableSampler(Sampler[int]):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Continue where the saved sampler stopped (its seed included, so the order matches)."""
         if state.get("size") != self.size:
-            raise ValueError(
+            raise TrainArgumentError(
                 f"the saved sampler was over {state.get('size')} samples, this one over "
                 f"{self.size}: resume with the same data"
             )

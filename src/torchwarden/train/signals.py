@@ -18,6 +18,8 @@ import sys
 import threading
 from collections.abc import Callable, Iterable
 
+from torchwarden.errors import TrainArgumentError
+
 __all__ = ["leave_promptly"]
 
 
@@ -31,7 +33,10 @@ def leave_promptly(
     should be quick: it has no time limit, and the process exits when it returns.
     """
     if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("leave_promptly() must be called from the main thread")
+        raise TrainArgumentError(
+            "leave_promptly() must be called from the main thread (signal handlers live there); "
+            "call it early in the script, before starting threads"
+        )
     receiver, sender = socket.socketpair()
     sender.setblocking(False)
     wanted = set(signals)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from torchwarden.errors import CheckpointError
+from torchwarden.errors import CheckpointError, TrainArgumentError
 from torchwarden.train.rng import GeneratorState, capture_rng, from_plain, restore_rng, to_plain
 
 __all__ = ["CommHookState", "TrainState"]
@@ -71,7 +71,7 @@ def _stateful(name: str, obj: Any) -> Any:
         getattr(obj, "load_state_dict", None)
     ):
         return obj
-    raise CheckpointError(
+    raise TrainArgumentError(
         f"{name} ({type(obj).__name__}) has no state_dict()/load_state_dict(): pass an object "
         "that has them (for data, torchdata's StatefulDataLoader or torchwarden.train."
         "ResumableSampler), or wrap it"

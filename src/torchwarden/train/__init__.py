@@ -10,7 +10,7 @@ from torchwarden.errors import TrainArgumentError as TrainArgumentError
 from torchwarden.errors import TrainError as TrainError
 from torchwarden.train.checkpointer import CheckpointConfig as CheckpointConfig
 from torchwarden.train.checkpointer import Checkpointer as Checkpointer
-from torchwarden.train.checkpointer import Resumed as Resumed
+from torchwarden.train.loading import Resumed as Resumed
 from torchwarden.train.loading import verify_checkpoint as verify_checkpoint
 from torchwarden.train.manifest import SCHEMA as SCHEMA
 from torchwarden.train.manifest import FileRecord as FileRecord

@@ -11,7 +11,7 @@ import json
 import logging
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from torchwarden.errors import CheckpointError, NoCheckpointError, TrainArgument
 from torchwarden.findings import CheckpointFinding
 from torchwarden.train import commit, loading, saving
 from torchwarden.train.distributed import Coordinator
+from torchwarden.train.loading import Resumed
 from torchwarden.train.sharded import is_sharded
 from torchwarden.train.snapshot import HostArena
 from torchwarden.train.state import TrainState
@@ -59,17 +60,6 @@ class CheckpointConfig:
             for step, path in found
             if step not in newest and not (self.keep_every and step % self.keep_every == 0)
         ]
-
-
-@dataclass(frozen=True)
-class Resumed:
-    """Where :meth:`Checkpointer.resume` resumed from: ``step`` 0 and ``path`` None when fresh."""
-
-    step: int = 0
-    epoch: int | None = None
-    path: Path | None = None
-    metadata: Mapping[str, Any] = field(default_factory=dict)
-    findings: tuple[CheckpointFinding, ...] = ()
 
 
 class Checkpointer:

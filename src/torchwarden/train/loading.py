@@ -8,7 +8,8 @@ Its choice is broadcast, so every rank loads the same checkpoint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,24 @@ from torchwarden.train.sharded import load_sharded
 from torchwarden.train.state import TrainState
 from torchwarden.train.tensorfile import load_small, load_tree
 
-__all__ = ["Options", "choose", "resume", "verify_checkpoint"]
+__all__ = ["Options", "Resumed", "choose", "resume", "verify_checkpoint"]
 
 
 @dataclass(frozen=True)
 class Options:
     verify: bool = True
     sharded: bool = False
+
+
+@dataclass(frozen=True)
+class Resumed:
+    """Where :meth:`Checkpointer.resume` resumed from: ``step`` 0 and ``path`` None when fresh."""
+
+    step: int = 0
+    epoch: int | None = None
+    path: Path | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    findings: tuple[CheckpointFinding, ...] = ()
 
 
 def verify_checkpoint(path: str | Path, *, hashes: bool = True) -> Manifest:
@@ -69,10 +81,8 @@ def choose(
     return None, None, findings
 
 
-def resume(root: Path, state: TrainState, coord: Coordinator, options: Options) -> Any:
+def resume(root: Path, state: TrainState, coord: Coordinator, options: Options) -> Resumed:
     """Load the chosen checkpoint into ``state``'s objects; a :class:`Resumed`."""
-    from torchwarden.train.checkpointer import Resumed
-
     chosen = choose(root, options.verify) if coord.leader else (None, None, [])
     path, manifest, findings = coord.broadcast(chosen)
     if path is None or manifest is None:

@@ -156,3 +156,18 @@ def _save_model(root: Path, model: torch.nn.Module, use_async: bool) -> None:
     with Checkpointer(root) as ckpt:
         ckpt.resume(model=model)
         (ckpt.save_async if use_async else ckpt.save)(1)
+
+
+def test_a_relative_directory_works(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    _save(Path("ckpts"), [1], use_async=True)
+    _save(Path("ckpts"), [2])
+    assert _steps(tmp_path / "ckpts") == [1, 2]
+
+
+@pytest.mark.parametrize("step", [-1, 1.5, True, "3"])
+def test_step_must_be_a_count(tmp_path: Path, step: object) -> None:
+    with Checkpointer(tmp_path) as ckpt:
+        ckpt.resume(model=torch.nn.Linear(1, 1))
+        with pytest.raises(TrainArgumentError, match="step must be"):
+            ckpt.save(step)  # type: ignore[arg-type]

@@ -170,12 +170,7 @@ class Checkpointer:
             raise CheckpointError(
                 "call resume(model=..., optimizer=..., ...) before save: it binds what to save"
             )
-        if not isinstance(step, int) or step < 0:
-            raise TrainArgumentError(f"step must be an integer >= 0 (got {step!r})")
-        try:
-            json.dumps(dict(metadata or {}))
-        except (TypeError, ValueError) as exc:
-            raise TrainArgumentError(f"metadata must be JSON-serialisable: {exc}") from None
+        _check_save_arguments(step, metadata)
         self.wait()  # one save in flight at most; it also frees the arena
         return saving.snapshot(
             self._state,
@@ -191,3 +186,12 @@ class Checkpointer:
     def _write(self, snap: saving.Snapshot) -> Path:
         assert self._coord is not None
         return saving.write(self.directory, snap, self._coord, self._hashers, self.config.expired)
+
+
+def _check_save_arguments(step: object, metadata: Mapping[str, Any] | None) -> None:
+    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+        raise TrainArgumentError(f"step must be an integer >= 0 (got {step!r})")
+    try:
+        json.dumps(dict(metadata or {}))
+    except (TypeError, ValueError) as exc:
+        raise TrainArgumentError(f"metadata must be JSON-serialisable: {exc}") from None

@@ -84,19 +84,27 @@ def snapshot(
             shards = arena.stage_shards(shards)
         snap.sharded = lambda directory, group: save_sharded(directory, shards, group)
     if coord.leader:
-        skip = ("model", "optimizer") if sharded else ()
-        tensors: list[torch.Tensor] = []
-        tree = flatten(state.shared_state(skip=skip), tensors)
-        snap.layout = Layout.of(tensors)
-        parts = [list(p) for p in snap.layout.parts]
-        index = {"tree": tree, "index": snap.layout.index(tensors), "parts": parts}
-        snap.index_bytes = _serialised(index)
-        on_gpu = any(t.device.type == "cuda" for t in tensors)
-        if copy or on_gpu:
-            snap.host = arena.stage(tensors, snap.layout)
-        else:
-            snap.host = [t.contiguous() for t in tensors]
+        _capture_shared(
+            snap, state, arena, copy=copy, skip=("model", "optimizer") if sharded else ()
+        )
     return snap
+
+
+def _capture_shared(
+    snap: Snapshot, state: TrainState, arena: HostArena, *, copy: bool, skip: tuple[str, ...]
+) -> None:
+    """Rank 0's part: the tree and its index serialised, the tensors staged (or referenced)."""
+    tensors: list[torch.Tensor] = []
+    tree = flatten(state.shared_state(skip=skip), tensors)
+    snap.layout = Layout.of(tensors)
+    parts = [list(p) for p in snap.layout.parts]
+    snap.index_bytes = _serialised(
+        {"tree": tree, "index": snap.layout.index(tensors), "parts": parts}
+    )
+    if copy or any(t.device.type == "cuda" for t in tensors):
+        snap.host = arena.stage(tensors, snap.layout)
+    else:
+        snap.host = [t.contiguous() for t in tensors]
 
 
 def _write_shared(directory: Path, snap: Snapshot, pool: ThreadPoolExecutor) -> list[FileRecord]:
@@ -159,17 +167,11 @@ def _explain(exc: BaseException, rank: int) -> str:
 def write(
     root: Path, snap: Snapshot, coord: Coordinator, pool: ThreadPoolExecutor, expired: Expiry
 ) -> Path:
-    """Write, verify-record and commit ``snap``; raises :class:`CheckpointError` on any rank's failure."""
-    made: str | BaseException | None = None
-    if coord.leader:
-        try:
-            made = str(commit.make_temp(root))
-        except OSError as exc:
-            made = CheckpointError(f"cannot create a directory in {root}: {_explain(exc, 0)}")
-    made = coord.broadcast(made)
-    if not isinstance(made, str):
-        raise CheckpointError(str(made))
-    temp = Path(made)
+    """Write, record and commit ``snap``; raises :class:`CheckpointError` on any rank's failure."""
+    made = coord.broadcast(_make_temp(root) if coord.leader else None)
+    if not made[0]:
+        raise CheckpointError(made[1])
+    temp = Path(made[1])
     records: list[FileRecord] = []
     error = None
     try:
@@ -177,13 +179,23 @@ def write(
     except Exception as exc:
         error = _explain(exc, coord.rank)
     gathered = coord.gather((records, error))
-    outcome: str | None = None
-    if coord.leader:
-        outcome = _commit(root, temp, snap, coord.world_size, gathered, pool, expired)
-    outcome = coord.broadcast(outcome)
-    if outcome is None or not outcome.startswith("/"):
-        raise CheckpointError(f"checkpoint of step {snap.step} was not saved: {outcome}")
-    return Path(outcome)
+    outcome = (
+        _commit(root, temp, snap, coord.world_size, gathered, pool, expired)
+        if coord.leader
+        else None
+    )
+    committed, where = coord.broadcast(outcome)
+    if not committed:
+        raise CheckpointError(f"checkpoint of step {snap.step} was not saved: {where}")
+    return Path(where)
+
+
+def _make_temp(root: Path) -> tuple[bool, str]:
+    """(True, the new temporary directory) or (False, why it could not be made)."""
+    try:
+        return True, str(commit.make_temp(root))
+    except OSError as exc:
+        return False, f"cannot create a directory in {root}: {_explain(exc, 0)}"
 
 
 def _commit(
@@ -194,27 +206,30 @@ def _commit(
     gathered: list[Any],
     pool: ThreadPoolExecutor,
     expired: Expiry,
-) -> str:
-    """On rank 0: the manifest, then the rename. Returns the path, or why it failed."""
-    errors = [e for _, e in gathered if e]
+) -> tuple[bool, str]:
+    """On rank 0: the manifest, then the rename; (True, path) or (False, why it failed)."""
     try:
+        errors = [e for _, e in gathered if e]
         if errors:
             raise CheckpointError("; ".join(errors))
-        files = [r for recs, _ in gathered for r in recs]
-        manifest = Manifest(
-            step=snap.step,
-            epoch=snap.epoch,
-            world_size=world_size,
-            files=tuple(files),
-            format="dcp" if snap.sharded else "tensorfile",
-            torch_version=torch.__version__,
-            metadata=snap.metadata,
-        )
+        manifest = _manifest(snap, world_size, [r for recs, _ in gathered for r in recs])
         _write_bytes(temp / MANIFEST, manifest.dumps(), pool)
         path = commit.commit_directory(temp, root, snap.step)
     except Exception as exc:
         shutil.rmtree(temp, ignore_errors=True)
-        return str(exc) if isinstance(exc, CheckpointError) else _explain(exc, 0)
+        return False, str(exc) if isinstance(exc, CheckpointError) else _explain(exc, 0)
     for old in expired(commit.list_checkpoints(root)):
         commit.retire(old, root)
-    return str(path)
+    return True, str(path)
+
+
+def _manifest(snap: Snapshot, world_size: int, files: list[FileRecord]) -> Manifest:
+    return Manifest(
+        step=snap.step,
+        epoch=snap.epoch,
+        world_size=world_size,
+        files=tuple(files),
+        format="dcp" if snap.sharded else "tensorfile",
+        torch_version=torch.__version__,
+        metadata=snap.metadata,
+    )

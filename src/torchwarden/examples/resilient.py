@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import signal
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -96,17 +97,20 @@ def _maybe_die(args: argparse.Namespace, rank: int, step: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def main(argv: list[str] | None = None) -> None:
-    args = _args(argv)
-    device = _setup()
-    rank = dist.get_rank()
-    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
-    at = {"step": 0}
-    leave_promptly(
-        lambda s: _append(
-            args.out / "left.jsonl", {"attempt": attempt, "rank": rank, "signal": s, **at}
-        )
-    )
+@dataclass
+class Training:
+    """Everything the loop changes, so everything the checkpoint must hold."""
+
+    net: torch.nn.Module
+    model: DistributedDataParallel
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    data: TensorDataset
+    sampler: ResumableSampler
+    history: LossHistory = field(default_factory=LossHistory)
+
+
+def _build(device: torch.device) -> Training:
     torch.manual_seed(0)  # the same initial model on every rank
     net = torch.nn.Sequential(
         torch.nn.Linear(16, 64), torch.nn.GELU(), torch.nn.Dropout(0.1), torch.nn.Linear(64, 1)
@@ -115,40 +119,50 @@ def main(argv: list[str] | None = None) -> None:
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.7)
     data = _data(device)
-    sampler = ResumableSampler(data, seed=7)
-    history = LossHistory()
-    torch.manual_seed(100 + rank)  # dropout masks differ by rank; the checkpoint keeps them exact
+    return Training(net, model, optimizer, scheduler, data, ResumableSampler(data, seed=7))
 
+
+def _step(t: Training, x: torch.Tensor, y: torch.Tensor) -> None:
+    loss = F.mse_loss(t.model(x), y)
+    t.optimizer.zero_grad()
+    loss.backward()  # type: ignore[no-untyped-call]
+    t.optimizer.step()
+    t.scheduler.step()
+    t.history.losses.append(loss.item())
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _args(argv)
+    device = _setup()
+    rank, attempt = dist.get_rank(), int(os.environ.get("TORCHELASTIC_RESTART_COUNT", 0))
+    at = {"attempt": attempt, "rank": rank, "step": 0}
+    leave_promptly(lambda s: _append(args.out / "left.jsonl", {**at, "signal": s}))
+    t = _build(device)
+    torch.manual_seed(100 + rank)  # dropout masks differ by rank; the checkpoint keeps them exact
     ckpt = Checkpointer(args.out / "checkpoints", keep=2)
     start = ckpt.resume(
-        model=model, optimizer=optimizer, scheduler=scheduler, loader=sampler,
-        extras={"history": history},
+        model=t.model, optimizer=t.optimizer, scheduler=t.scheduler, loader=t.sampler,
+        extras={"history": t.history},
     )  # fmt: skip
     _append(args.out / "resumes.jsonl", {"attempt": attempt, "rank": rank, "resumed_from": start})
     if rank == 0:
         print(f"attempt {attempt}: resumed from step {start} of {args.steps}", flush=True)
-    batches = _batches(data, sampler)
+    batches = _batches(t.data, t.sampler)
     for step in range(start, args.steps):
         at["step"] = step
         _maybe_die(args, rank, step)
-        try:
-            x, y = next(batches)
-        except StopIteration:  # the end of an epoch: the sampler starts the next one
-            batches = _batches(data, sampler)
-            x, y = next(batches)
-        loss = F.mse_loss(model(x), y)
-        optimizer.zero_grad()
-        loss.backward()  # type: ignore[no-untyped-call]
-        optimizer.step()
-        scheduler.step()
-        history.losses.append(loss.item())
+        batch = next(batches, None)
+        if batch is None:  # the end of an epoch: the sampler starts the next one
+            batches = _batches(t.data, t.sampler)
+            batch = next(batches)
+        _step(t, *batch)
         if (step + 1) % args.save_every == 0:
             ckpt.save_async(step + 1)
     ckpt.close()
     if rank == 0:
-        weights = {k: v.cpu() for k, v in net.state_dict().items()}
+        weights = {k: v.cpu() for k, v in t.net.state_dict().items()}
         torch.save(
-            {"weights": weights, "losses": history.state_dict()["losses"]}, args.out / "final.pt"
+            {"weights": weights, "losses": t.history.state_dict()["losses"]}, args.out / "final.pt"
         )
     dist.destroy_process_group()
 

@@ -30,7 +30,9 @@ def leave_promptly(
     """Exit (code 128 + signal) as soon as one of ``signals`` arrives, after ``on_leave(signum)``.
 
     Call from the main thread, once, early. ``on_leave`` runs in a helper thread and
-    should be quick: it has no time limit, and the process exits when it returns.
+    should be quick: it has no time limit, and the process exits when it returns. It
+    takes over ``signal.set_wakeup_fd``, which an asyncio event loop in the main thread
+    also uses: do not combine the two.
     """
     if threading.current_thread() is not threading.main_thread():
         raise TrainArgumentError(

@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import CheckpointError as CheckpointError
 from torchwarden.errors import DataArgumentError as DataArgumentError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import DoesNotFitError as DoesNotFitError
@@ -17,9 +18,11 @@ from torchwarden.errors import EnvArgumentError as EnvArgumentError
 from torchwarden.errors import EnvError as EnvError
 from torchwarden.errors import FingerprintError as FingerprintError
 from torchwarden.errors import LeaseError as LeaseError
+from torchwarden.errors import ManifestError as ManifestError
 from torchwarden.errors import MemoryStatsError as MemoryStatsError
 from torchwarden.errors import NNArgumentError as NNArgumentError
 from torchwarden.errors import NNError as NNError
+from torchwarden.errors import NoCheckpointError as NoCheckpointError
 from torchwarden.errors import ProbeError as ProbeError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
@@ -29,6 +32,8 @@ from torchwarden.errors import ScriptNotFoundError as ScriptNotFoundError
 from torchwarden.errors import SequenceTooLongError as SequenceTooLongError
 from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.errors import TorchwardenError as TorchwardenError
+from torchwarden.errors import TrainArgumentError as TrainArgumentError
+from torchwarden.errors import TrainError as TrainError
 from torchwarden.errors import TransferBudgetError as TransferBudgetError
 from torchwarden.errors import ZeroCopyError as ZeroCopyError
 
@@ -36,6 +41,7 @@ if TYPE_CHECKING:
     from torchwarden import data as data
     from torchwarden import memory as memory
     from torchwarden import nn as nn
+    from torchwarden import train as train
     from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
     from torchwarden.lifecycle.graph import graph_retention as graph_retention
     from torchwarden.lifecycle.report import Leak as Leak
@@ -50,6 +56,7 @@ _LAZY: dict[str, str] = {
     "data": "torchwarden.data",
     "memory": "torchwarden.memory",
     "nn": "torchwarden.nn",
+    "train": "torchwarden.train",
     "step": "torchwarden.runtime.steps",
     "GraphRetention": "torchwarden.lifecycle.graph",
     "graph_retention": "torchwarden.lifecycle.graph",
@@ -76,6 +83,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CheckpointError",
     "DataArgumentError",
     "DataError",
     "DoesNotFitError",
@@ -85,9 +93,11 @@ __all__ = [
     "GraphRetention",
     "Leak",
     "LeaseError",
+    "ManifestError",
     "MemoryStatsError",
     "NNArgumentError",
     "NNError",
+    "NoCheckpointError",
     "ProbeError",
     "ReportError",
     "RunError",
@@ -99,6 +109,8 @@ __all__ = [
     "TensorLeakError",
     "TensorScope",
     "TorchwardenError",
+    "TrainArgumentError",
+    "TrainError",
     "TransferBudgetError",
     "ZeroCopyError",
     "__version__",
@@ -109,4 +121,5 @@ __all__ = [
     "scope",
     "scoped",
     "step",
+    "train",
 ]

@@ -26,7 +26,12 @@ Each class is importable from the root package and from the subpackage that rais
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
-    └── ReportError                 run records and HTML reports
+    ├── ReportError                 run records and HTML reports
+    └── TrainError                  training state that survives failure (torchwarden.train)
+        ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
+        └── CheckpointError         a checkpoint could not be written, verified or loaded
+            ├── ManifestError       a manifest is unreadable, of another schema, or out of bounds
+            └── NoCheckpointError   resume found no checkpoint that verifies (also FileNotFoundError)
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointError",
     "DataArgumentError",
     "DataError",
     "DoesNotFitError",
@@ -44,9 +50,11 @@ __all__ = [
     "EnvError",
     "FingerprintError",
     "LeaseError",
+    "ManifestError",
     "MemoryStatsError",
     "NNArgumentError",
     "NNError",
+    "NoCheckpointError",
     "ProbeError",
     "ReportError",
     "RunError",
@@ -56,6 +64,8 @@ __all__ = [
     "SequenceTooLongError",
     "TensorLeakError",
     "TorchwardenError",
+    "TrainArgumentError",
+    "TrainError",
     "TransferBudgetError",
     "ZeroCopyError",
 ]
@@ -161,3 +171,23 @@ class TransferBudgetError(DataError):
 
 class ReportError(TorchwardenError):
     """A run record or report could not be read or written."""
+
+
+class TrainError(TorchwardenError):
+    """Training state could not be saved, restored or governed (torchwarden.train)."""
+
+
+class TrainArgumentError(TrainError, ValueError, TypeError):
+    """A wrong argument to torchwarden.train; also the builtin callers catch."""
+
+
+class CheckpointError(TrainError):
+    """A checkpoint could not be written, verified or loaded."""
+
+
+class ManifestError(CheckpointError):
+    """A checkpoint manifest is unreadable, of another schema, or holds out-of-bounds values."""
+
+
+class NoCheckpointError(CheckpointError, FileNotFoundError):
+    """A checkpoint was required but none in the directory verifies."""

@@ -185,6 +185,8 @@ def main() -> None:
     device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
     args.gb = args.gb or (3.2 if use_cuda else 0.25)
     args.width = args.width or (4096 if use_cuda else 1024)
+    if args.dir:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="checkpoint-bench-", dir=args.dir))
     try:
         result = measure(args, device, root)

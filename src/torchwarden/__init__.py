@@ -10,6 +10,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import ContractError as ContractError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import EnvError as EnvError
 from torchwarden.errors import LeaseError as LeaseError
@@ -24,6 +25,7 @@ from torchwarden.errors import TransferBudgetError as TransferBudgetError
 from torchwarden.errors import ZeroCopyError as ZeroCopyError
 
 if TYPE_CHECKING:
+    from torchwarden import contracts as contracts
     from torchwarden import data as data
     from torchwarden import memory as memory
     from torchwarden import nn as nn
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 
 # public name -> module that defines it (imported on first attribute access)
 _LAZY: dict[str, str] = {
+    "contracts": "torchwarden.contracts",
     "data": "torchwarden.data",
     "memory": "torchwarden.memory",
     "nn": "torchwarden.nn",
@@ -67,6 +70,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ContractError",
     "DataError",
     "EnvError",
     "GraphRetention",
@@ -84,6 +88,7 @@ __all__ = [
     "TransferBudgetError",
     "ZeroCopyError",
     "__version__",
+    "contracts",
     "data",
     "graph_retention",
     "memory",

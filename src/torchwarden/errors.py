@@ -17,7 +17,13 @@ precise. Each message names the problem and how to fix it.
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
-    └── ReportError                 run records and HTML reports
+    ├── ReportError                 run records and HTML reports
+    └── ContractError               a model boundary's contract (torchwarden.contracts)
+        ├── ContractSpecError       the contract itself cannot be read (also a ValueError)
+        ├── ShapeContractError      a shape or a named dimension disagrees (also a ValueError)
+        ├── DtypeContractError      a dtype, or a value that is not a tensor (also a TypeError)
+        ├── DeviceContractError     a tensor on another device than the model (also a ValueError)
+        └── NonFiniteError          NaN or inf where finite values were asked (also a ValueError)
 """
 
 from __future__ import annotations
@@ -28,17 +34,23 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "ContractError",
+    "ContractSpecError",
     "DataError",
+    "DeviceContractError",
     "DoesNotFitError",
+    "DtypeContractError",
     "EnvError",
     "FingerprintError",
     "LeaseError",
     "NNError",
+    "NonFiniteError",
     "ReportError",
     "RunError",
     "ScopeError",
     "ScriptNotFoundError",
     "SequenceTooLongError",
+    "ShapeContractError",
     "TensorLeakError",
     "TorchwardenError",
     "TransferBudgetError",
@@ -119,3 +131,49 @@ class TransferBudgetError(DataError):
 
 class ReportError(TorchwardenError):
     """A run record or report could not be read or written."""
+
+
+class ContractError(TorchwardenError):
+    """A value crossing a model boundary broke its contract.
+
+    The message names the function or module, the argument or output field, what was
+    expected and what came, the named dimensions bound so far, and the user's line.
+    The same facts are attributes: ``where``, ``path``, ``expected``, ``got``,
+    ``bindings`` (name -> (size, path it came from)) and ``site``.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        where: str = "",
+        path: str = "",
+        expected: str = "",
+        got: str = "",
+        bindings: dict[str, tuple[Any, str]] | None = None,
+        site: str | None = None,
+    ) -> None:
+        self.where, self.path, self.expected, self.got = where, path, expected, got
+        self.bindings = bindings or {}
+        self.site = site
+        super().__init__(message)
+
+
+class ContractSpecError(ContractError, ValueError):
+    """A contract (string spec, annotation, option) cannot be read."""
+
+
+class ShapeContractError(ContractError, ValueError):
+    """A tensor's shape disagrees with its contract or with a dimension bound earlier."""
+
+
+class DtypeContractError(ContractError, TypeError):
+    """A tensor has another dtype than its contract allows, or a value is not a tensor."""
+
+
+class DeviceContractError(ContractError, ValueError):
+    """A tensor is on another device than the model (or the call's first tensor)."""
+
+
+class NonFiniteError(ContractError, ValueError):
+    """A tensor holds NaN or infinity where the contract asked for finite values."""

@@ -142,21 +142,14 @@ class ContractError(TorchwardenError):
     ``bindings`` (name -> (size, path it came from)) and ``site``.
     """
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        where: str = "",
-        path: str = "",
-        expected: str = "",
-        got: str = "",
-        bindings: dict[str, tuple[Any, str]] | None = None,
-        site: str | None = None,
-    ) -> None:
-        self.where, self.path, self.expected, self.got = where, path, expected, got
-        self.bindings = bindings or {}
-        self.site = site
-        super().__init__(message)
+    # Class-level defaults, set per error by the checker: no __init__ of its own, so
+    # that torch.compile can trace the raise and show this message even in fullgraph.
+    where: str = ""
+    path: str = ""
+    expected: str = ""
+    got: str = ""
+    bindings: dict[str, tuple[Any, str]] = {}  # noqa: RUF012 (replaced, never mutated)
+    site: str | None = None
 
 
 class ContractSpecError(ContractError, ValueError):

@@ -106,7 +106,7 @@ def test_a_structured_output_is_checked_field_by_field() -> None:
             out = Classifier.forward.__wrapped__(self, ids, mask)  # type: ignore[attr-defined]
             return ClassifierOutput(out.logits[:1], out.hidden)
 
-    checked_forward = contract(Broken.forward)
+    checked_forward = contract(ids="int[batch seq]")(Broken.forward)
     pattern = (
         r"Broken.forward: output `output.logits` has the wrong shape\n(?s:.*)"
         r"why:      dimension 0 \(batch\) is 1, but batch=2 \(from ids\)"

@@ -51,7 +51,8 @@ class Contract:
         finite: bool = False,
         where: str | None = None,
     ) -> None:
-        self.where = where or getattr(fn, "__qualname__", repr(fn))
+        # `outer.<locals>.Model.forward` reads as `Model.forward`
+        self.where = where or getattr(fn, "__qualname__", repr(fn)).rsplit("<locals>.", 1)[-1]
         params = list(inspect.signature(fn).parameters.values())
         unknown = set(specs) - {p.name for p in params} - {"returns"}
         if unknown:

@@ -97,12 +97,7 @@ def raise_violation(
     if site:
         lines.append(f"  {label}: {site}")
     lines.append(f"  fix:      {fix}")
-    raise kind(
-        "\n".join(lines),
-        where=where,
-        path=path,
-        expected=expected,
-        got=got,
-        bindings=dict(bindings),
-        site=site,
-    )
+    error = kind("\n".join(lines))
+    error.where, error.path, error.expected, error.got = where, path, expected, got
+    error.bindings, error.site = dict(bindings), site
+    raise error

@@ -31,11 +31,16 @@ __all__ = ["DTYPE_FAMILIES", "Dim", "TensorSpec", "parse_dims", "parse_spec"]
 
 DimKind = Literal["named", "fixed", "expr", "any", "variadic", "any_variadic"]
 
-_FLOATS = ("float16", "bfloat16", "float32", "float64") + tuple(
-    f"float8_{s}" for s in ("e4m3fn", "e4m3fnuz", "e5m2", "e5m2fnuz", "e8m0fnu")
+# Sub-byte and float8 names included, as jaxtyping's families include them.
+_FLOAT8 = ("e4m3fn", "e4m3fnuz", "e5m2", "e5m2fnuz", "e8m0fnu", "e4m3b11fnuz")
+_FLOATS = ("float4_e2m1fn", "float4_e2m1fn_x2", *(f"float8_{s}" for s in _FLOAT8)) + (
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
 )
-_INTS = ("int8", "int16", "int32", "int64")
-_UINTS = ("uint8", "uint16", "uint32", "uint64")
+_INTS = ("int2", "int4", "int8", "int16", "int32", "int64")
+_UINTS = ("uint2", "uint4", "uint8", "uint16", "uint32", "uint64")
 _COMPLEX = ("complex32", "complex64", "complex128")
 # Family names follow jaxtyping's (Float, Int, ...), lower-cased.
 DTYPE_FAMILIES: dict[str, frozenset[str]] = {
@@ -93,7 +98,7 @@ def _dim(token: str) -> Dim:
         body = value
     if body.isdigit():
         return Dim("fixed", label if value else body, int(body), broadcast)
-    if body.startswith("_") or body == "":
+    if body == "" or (body.startswith("_") and (body[1:] == "" or body[1:].isidentifier())):
         return Dim("any_variadic" if variadic else "any", token)
     if body.isidentifier():
         return Dim("variadic" if variadic else "named", body, None, broadcast)

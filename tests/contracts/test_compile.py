@@ -100,7 +100,9 @@ def test_a_broken_contract_still_raises_under_compile() -> None:
 
 
 def test_with_fullgraph_the_compile_error_carries_the_contract_message() -> None:
-    with pytest.raises(Exception, match=r"(?s)Observed exception.*argument `mask` has the wrong shape"):
+    with pytest.raises(
+        Exception, match=r"(?s)Observed exception.*argument `mask` has the wrong shape"
+    ):
         _broken(lambda m: torch.compile(m, backend="eager", fullgraph=True))
 
 

@@ -132,8 +132,11 @@ def test_non_finite_values_are_counted_when_asked_for() -> None:
 
 
 def test_a_value_that_is_not_a_tensor_is_a_type_error() -> None:
-    with pytest.raises(TypeError, match=r"argument `mask` is not what the contract describes\n"
-                       r"  expected: Float\[batch seq\]\n  got:      list of 2"):
+    with pytest.raises(
+        TypeError,
+        match=r"argument `mask` is not what the contract describes\n"
+        r"  expected: Float\[batch seq\]\n  got:      list of 2",
+    ):
         Encoder()(torch.randn(2, 3, 8), [1, 2])
 
 

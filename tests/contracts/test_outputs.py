@@ -46,7 +46,9 @@ def test_named_tuple_and_nested_outputs_are_checked_by_path() -> None:
         pair = Pair(x, x.sum(1).long())
         return pair, {"again": Pair(x, x[:, 0])}
 
-    with pytest.raises(TypeError, match=r"output `output\[1\]\['again'\].second` has dtype float32"):
+    with pytest.raises(
+        TypeError, match=r"output `output\[1\]\['again'\].second` has dtype float32"
+    ):
         split(torch.ones(2, 4))
 
 
@@ -56,7 +58,10 @@ def test_an_optional_field_may_be_none_but_not_misshapen() -> None:
         return ClassifierOutput(x, x[..., None], loss)
 
     assert with_loss(torch.ones(2, 3), None).loss is None
-    with pytest.raises(ShapeContractError, match=r"output `output.loss` has the wrong shape\n(?s:.*)why:      1 dimensions where 0 were expected"):
+    with pytest.raises(
+        ShapeContractError,
+        match=r"output `output.loss` has the wrong shape\n(?s:.*)why:      1 dimensions where 0 were expected",
+    ):
         with_loss(torch.ones(2, 3), torch.ones(1))
 
 

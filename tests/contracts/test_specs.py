@@ -50,7 +50,10 @@ def test_the_string_syntax_tokens() -> None:
     ("text", "message"),
     [
         ("float[batch, seq]", r"separate them with spaces, not commas"),
-        ("floaty[batch]", r"unknown dtype 'floaty': use a family \(bool, complex, .*\) or a torch dtype"),
+        (
+            "floaty[batch]",
+            r"unknown dtype 'floaty': use a family \(bool, complex, .*\) or a torch dtype",
+        ),
         ("float[*a ...]", r"use `\*name` or `...` at most once"),
         ("float[n**]", r"cannot read the dimension expression 'n\*\*'"),
         ("float[__import__('os')]", r"Call is not allowed|Attribute is not allowed|not allowed"),
@@ -66,7 +69,10 @@ def test_a_malformed_spec_fails_at_decoration_with_the_fix(text: str, message: s
 
 
 def test_a_contract_for_a_parameter_that_does_not_exist_is_refused() -> None:
-    with pytest.raises(ContractSpecError, match=r"f: the contract names \['y'\], which are not its parameters \(x\); use `returns=`"):
+    with pytest.raises(
+        ContractSpecError,
+        match=r"f: the contract names \['y'\], which are not its parameters \(x\); use `returns=`",
+    ):
 
         @contract(y="float[b]")
         def f(x: Tensor) -> Tensor:
@@ -78,7 +84,10 @@ def test_an_expression_over_unbound_names_says_which() -> None:
     def f(x: Tensor) -> Tensor:
         return x
 
-    with pytest.raises(ContractSpecError, match=r"the dimension expression 'n\*2' uses n, which no earlier argument binds"):
+    with pytest.raises(
+        ContractSpecError,
+        match=r"the dimension expression 'n\*2' uses n, which no earlier argument binds",
+    ):
         f(torch.ones(3))
 
 
@@ -88,14 +97,19 @@ def test_variadic_fixed_broadcast_and_expression_dimensions() -> None:
         return torch.cat([x + y, x[..., :1]], -1)
 
     assert pad(torch.ones(2, 3, 4), torch.ones(1)).shape == (2, 3, 5)
-    with pytest.raises(ShapeContractError, match=r"why:      dimension 0 \(n\) is 3, but n=4 \(from x\)"):
+    with pytest.raises(
+        ShapeContractError, match=r"why:      dimension 0 \(n\) is 3, but n=4 \(from x\)"
+    ):
         pad(torch.ones(2, 3, 4), torch.ones(3))
 
     @contract(x="float[*batch n]", y="float[*batch n]")
     def same(x: Tensor, y: Tensor) -> Tensor:
         return x
 
-    with pytest.raises(ShapeContractError, match=r"dimensions \*batch are \(2, 4\), but \*batch=\(2, 3\) \(from x\)"):
+    with pytest.raises(
+        ShapeContractError,
+        match=r"dimensions \*batch are \(2, 4\), but \*batch=\(2, 3\) \(from x\)",
+    ):
         same(torch.ones(2, 3, 4), torch.ones(2, 4, 4))
 
 
@@ -109,7 +123,10 @@ def test_string_specs_override_annotations() -> None:
 
 
 def test_unresolvable_annotations_say_how_to_fix() -> None:
-    with pytest.raises(ContractSpecError, match=r"cannot read the annotations of .*name 'Missing' is not defined.*give the contract as strings"):
+    with pytest.raises(
+        ContractSpecError,
+        match=r"cannot read the annotations of .*name 'Missing' is not defined.*give the contract as strings",
+    ):
 
         @contract
         def f(x: Missing) -> Tensor:  # type: ignore[name-defined]  # noqa: F821

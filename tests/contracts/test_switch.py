@@ -28,7 +28,9 @@ def test_enable_false_skips_every_check() -> None:
     model = Encoder()
     contracts.enable(False)
     assert not contracts.is_enabled()
-    with pytest.raises(RuntimeError, match=r"size of tensor a \(3\) must match"):  # torch's own, later
+    with pytest.raises(
+        RuntimeError, match=r"size of tensor a \(3\) must match"
+    ):  # torch's own, later
         model(*BAD)
     contracts.enable(True)
     with pytest.raises(ShapeContractError):
@@ -36,9 +38,8 @@ def test_enable_false_skips_every_check() -> None:
 
 
 def test_disabled_is_a_block_that_restores_the_switch() -> None:
-    with contracts.disabled():
-        with pytest.raises(RuntimeError, match=r"must match"):
-            Encoder()(*BAD)
+    with contracts.disabled(), pytest.raises(RuntimeError, match=r"must match"):
+        Encoder()(*BAD)
     assert contracts.is_enabled()
 
 
@@ -63,7 +64,9 @@ def test_checked_wraps_one_instance_and_keeps_its_state_dict() -> None:
     model = checked(Plain(), x="float[batch 4]", returns="float[batch 2]")
     assert set(model.state_dict()) == {"lin.weight", "lin.bias"}
     assert model(torch.ones(3, 4)).shape == (3, 2)
-    with pytest.raises(ShapeContractError, match=r"Plain.forward: argument `x` has the wrong shape"):
+    with pytest.raises(
+        ShapeContractError, match=r"Plain.forward: argument `x` has the wrong shape"
+    ):
         model(torch.ones(3, 5))
     with pytest.raises(DeviceContractError, match=r"argument `x` is on meta, not on cpu"):
         model(torch.ones(3, 4, device="meta"))

@@ -68,7 +68,9 @@ class Contract:
         self.check_device, self.finite = device is not False, finite
 
     @staticmethod
-    def _param(p: inspect.Parameter, i: int, specs: dict[str, Any], hints: dict[str, Any]) -> _Param:
+    def _param(
+        p: inspect.Parameter, i: int, specs: dict[str, Any], hints: dict[str, Any]
+    ) -> _Param:
         node = node_of(specs[p.name] if p.name in specs else hints.get(p.name))
         positional = p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         return _Param(p.name, i if positional else None, node)
@@ -124,7 +126,9 @@ def contract(fn: F, /) -> F: ...
 def contract(
     *, device: DeviceOption = True, finite: bool = False, returns: Any = None, **specs: Any
 ) -> Callable[[F], F]: ...
-def contract(fn: Any = None, /, *, device: DeviceOption = True, finite: bool = False, **specs: Any) -> Any:
+def contract(
+    fn: Any = None, /, *, device: DeviceOption = True, finite: bool = False, **specs: Any
+) -> Any:
     """Check a function's (or ``forward``'s) inputs and output against its contract.
 
     The contract comes from the annotations (jaxtyping's ``Float[Tensor, "b n"]``,
@@ -140,9 +144,7 @@ def contract(fn: Any = None, /, *, device: DeviceOption = True, finite: bool = F
     return decorate if fn is None else decorate(fn)
 
 
-def checked(
-    module: M, *, device: DeviceOption = True, finite: bool = False, **specs: Any
-) -> M:
+def checked(module: M, *, device: DeviceOption = True, finite: bool = False, **specs: Any) -> M:
     """Check ``module``'s ``forward`` (this instance only) and return the module.
 
     Its state dict, parameters and class stay as they were; the contract comes from

@@ -204,21 +204,29 @@ class Call:
                 i = vi + extra + j
                 self._dim(spec, t, path, i, dim, shape[i])
 
-    def _dim(self, spec: TensorSpec, t: torch.Tensor, path: str, i: int, dim: Dim, size: int) -> None:
+    def _dim(
+        self, spec: TensorSpec, t: torch.Tensor, path: str, i: int, dim: Dim, size: int
+    ) -> None:
         if dim.kind == "any" or (dim.broadcast and size == 1):
             return
         if dim.kind == "fixed":
             if size != dim.size:
-                self._shape_error(spec, t, path, f"dimension {i} ({dim.label}) is {size}, not {dim.size}")
+                self._shape_error(
+                    spec, t, path, f"dimension {i} ({dim.label}) is {size}, not {dim.size}"
+                )
             return
         if dim.kind == "expr":
             expected = self._expression(dim.label, path)
             if size != expected:
-                self._shape_error(spec, t, path, f"dimension {i} is {size}, but {dim.label} = {expected}")
+                self._shape_error(
+                    spec, t, path, f"dimension {i} is {size}, but {dim.label} = {expected}"
+                )
             return
         self._bind(spec, t, path, dim.label, size, i)
 
-    def _variadic(self, spec: TensorSpec, t: torch.Tensor, path: str, dim: Dim, sizes: tuple[int, ...]) -> None:
+    def _variadic(
+        self, spec: TensorSpec, t: torch.Tensor, path: str, dim: Dim, sizes: tuple[int, ...]
+    ) -> None:
         if dim.kind == "variadic":
             self._bind(spec, t, path, "*" + dim.label, sizes, None)
 
@@ -231,7 +239,11 @@ class Call:
         elif bound[0] != size:
             # The text is built only here: formatting a size while compiling would
             # specialise it (and recompile for every new size).
-            what = f"dimensions {name} are {size}" if i is None else f"dimension {i} ({name}) is {size}"
+            what = (
+                f"dimensions {name} are {size}"
+                if i is None
+                else f"dimension {i} ({name}) is {size}"
+            )
             self._shape_error(spec, t, path, f"{what}, but {name}={bound[0]} (from {bound[1]})")
 
     def _expression(self, text: str, path: str) -> int:

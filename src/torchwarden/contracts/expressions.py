@@ -51,12 +51,8 @@ def _tree(text: str) -> ast.expr:
 def names_in(text: str) -> frozenset[str]:
     """The dimension names an expression reads (its function names excluded)."""
     tree = _tree(text)
-    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and _is_name(n.func)}
-    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)) - called
-
-
-def _is_name(node: ast.expr) -> bool:
-    return isinstance(node, ast.Name)
+    called = {n.func for n in ast.walk(tree) if isinstance(n, ast.Call)}
+    return frozenset(n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and n not in called)
 
 
 def evaluate(text: str, sizes: Mapping[str, int]) -> int:

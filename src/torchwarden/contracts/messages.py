@@ -48,7 +48,9 @@ def format_bindings(bindings: Bindings) -> str:
     """``batch=32 (from x), seq=128 (from x)``; ``(none yet)`` when empty."""
     if not bindings:
         return "(none yet)"
-    return ", ".join(f"{name}={_size(size)} (from {path})" for name, (size, path) in bindings.items())
+    return ", ".join(
+        f"{name}={_size(size)} (from {path})" for name, (size, path) in bindings.items()
+    )
 
 
 def _size(size: Any) -> str:
@@ -84,7 +86,9 @@ def raise_violation(
 ) -> None:
     """Raise ``kind`` with the standard message (module docstring)."""
     is_output = path == "output" or path.startswith(("output.", "output["))
-    subject = "the output" if path == "output" else f"{'output' if is_output else 'argument'} `{path}`"
+    subject = (
+        "the output" if path == "output" else f"{'output' if is_output else 'argument'} `{path}`"
+    )
     label, site = _site(value, is_output)
     lines = [
         f"{where}: {subject} {problem}",

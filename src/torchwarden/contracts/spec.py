@@ -33,7 +33,10 @@ DimKind = Literal["named", "fixed", "expr", "any", "variadic", "any_variadic"]
 
 # Sub-byte and float8 names included, as jaxtyping's families include them.
 _FLOAT8 = ("e4m3fn", "e4m3fnuz", "e5m2", "e5m2fnuz", "e8m0fnu", "e4m3b11fnuz")
-_FLOATS = ("float4_e2m1fn", "float4_e2m1fn_x2", *(f"float8_{s}" for s in _FLOAT8)) + (
+_FLOATS = (
+    "float4_e2m1fn",
+    "float4_e2m1fn_x2",
+    *(f"float8_{s}" for s in _FLOAT8),
     "float16",
     "bfloat16",
     "float32",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -31,7 +31,7 @@ def is_record(value: Any) -> bool:
 def children(value: Any) -> Iterator[tuple[str, Any]]:
     """``(path suffix, child)`` for each part of a record, tuple, list or dict."""
     if is_record(value):
-        names = value._fields if isinstance(value, tuple) else _field_names(value)
+        names = cast(Any, value)._fields if isinstance(value, tuple) else _field_names(value)
         for name in names:
             yield f".{name}", getattr(value, name)
     elif isinstance(value, (tuple, list)):

@@ -8,7 +8,6 @@ constrained" (its tensors still get the device and finiteness checks).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 from torchwarden.contracts.spec import TensorSpec
 
@@ -45,7 +44,7 @@ class OptionalSpec:
     inner: Node
 
 
-Node = Union[TensorSpec, RecordSpec, SequenceSpec, MappingSpec, OptionalSpec, None]
+Node = TensorSpec | RecordSpec | SequenceSpec | MappingSpec | OptionalSpec | None
 
 
 def describe(node: Node) -> str:

@@ -98,10 +98,17 @@ class Contract:
 
 
 def _module_device(module: torch.nn.Module) -> torch.device | None:
-    for p in module.parameters():
-        return p.device
-    for b in module.buffers():
-        return b.device
+    """The device of the first parameter (or buffer) depth-first: a few dict reads,
+    where ``next(module.parameters())`` builds generators and a memo set."""
+    for tensors in (module._parameters, module._buffers):
+        for t in tensors.values():
+            if t is not None:
+                return t.device
+    for child in module._modules.values():
+        if child is not None:
+            found = _module_device(child)
+            if found is not None:
+                return found
     return None
 
 

@@ -193,16 +193,26 @@ class Call:
             self._shape_error(
                 spec, t, path, f"{len(shape)} dimensions where {at_least}{wanted} were expected"
             )
+        if vi is None:
+            bindings = self.bindings
+            for i, (dim, size) in enumerate(zip(dims, shape)):
+                # the common case inline: a plain name seen before or bound now
+                if dim.kind == "named" and not dim.broadcast:
+                    bound = bindings.get(dim.label)
+                    if bound is None:
+                        bindings[dim.label] = (size, path)
+                        continue
+                    if bound[0] == size:
+                        continue
+                self._dim(spec, t, path, i, dim, size)
+            return
         extra = len(shape) - wanted
-        for i, (dim, size) in enumerate(zip(dims, shape)):
-            if vi is not None and i >= vi:
-                break
-            self._dim(spec, t, path, i, dim, size)
-        if vi is not None:
-            self._variadic(spec, t, path, dims[vi], shape[vi : vi + extra])
-            for j, dim in enumerate(dims[vi + 1 :]):
-                i = vi + extra + j
-                self._dim(spec, t, path, i, dim, shape[i])
+        for i in range(vi):
+            self._dim(spec, t, path, i, dims[i], shape[i])
+        self._variadic(spec, t, path, dims[vi], shape[vi : vi + extra])
+        for j, dim in enumerate(dims[vi + 1 :]):
+            i = vi + extra + j
+            self._dim(spec, t, path, i, dim, shape[i])
 
     def _dim(
         self, spec: TensorSpec, t: torch.Tensor, path: str, i: int, dim: Dim, size: int

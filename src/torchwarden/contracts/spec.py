@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from torchwarden.contracts.expressions import names_in
@@ -78,13 +78,14 @@ class TensorSpec:
     dims: tuple[Dim, ...] | None
     text: str
     dtype_text: str = ""
+    # Derived once here, read on every call.
+    variadic_index: int | None = field(init=False, compare=False, default=None)
 
-    @property
-    def variadic_index(self) -> int | None:
+    def __post_init__(self) -> None:
         for i, d in enumerate(self.dims or ()):
             if d.kind in ("variadic", "any_variadic"):
-                return i
-        return None
+                object.__setattr__(self, "variadic_index", i)
+                break
 
 
 def _dim(token: str) -> Dim:

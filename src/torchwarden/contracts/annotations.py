@@ -68,7 +68,9 @@ def node_of(annotation: Any) -> Node:
 def _generic(annotation: Any) -> Node:
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Annotated:
-        return node_of(args[0])
+        # `Annotated[Tensor, "float[batch dim]"]`: the string syntax where jaxtyping is absent
+        specs = [m for m in annotation.__metadata__ if isinstance(m, (str, TensorSpec))]
+        return node_of(specs[0] if specs else args[0])
     if origin in (typing.Union, types.UnionType):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1 and len(rest) < len(args):

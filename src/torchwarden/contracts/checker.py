@@ -20,7 +20,7 @@ import torch
 from torchwarden.contracts.expressions import evaluate, names_in
 from torchwarden.contracts.messages import Bindings, raise_violation
 from torchwarden.contracts.spec import Dim, TensorSpec
-from torchwarden.contracts.structure import children, is_record
+from torchwarden.contracts.structure import children
 from torchwarden.contracts.tree import MappingSpec, Node, OptionalSpec, RecordSpec, describe
 from torchwarden.errors import (
     ContractSpecError,
@@ -83,11 +83,10 @@ class Call:
         if isinstance(node, TensorSpec) or (node is not None and value is None):
             self._wrong_type(node, value, path)
         if isinstance(node, RecordSpec):
-            if not isinstance(value, node.cls) and not is_record(value):
+            if not isinstance(value, node.cls):
                 self._wrong_type(node, value, path)
-            fields = dict(node.fields)
-            for suffix, child in children(value):
-                self.visit(fields.get(suffix[1:]), child, path + suffix, depth + 1)
+            for name, sub in node.fields:
+                self.visit(sub, getattr(value, name), f"{path}.{name}", depth + 1)
             return
         if isinstance(node, MappingSpec):
             for suffix, child in children(value):
@@ -118,12 +117,18 @@ class Call:
 
     # -- one tensor ----------------------------------------------------------------
     def _tensor(self, node: Node, t: torch.Tensor, path: str) -> None:
+        # The passing path is inlined: it runs for every tensor of every checked call.
         if self.check_device:
-            self._device(t, path)
+            device = t.device
+            if self.device is None:
+                self.device, self.device_from = device, f"`{path}`"
+            elif device != self.device and not (t.dim() == 0 and device.type == "cpu"):
+                self._device(t, path)  # torch itself accepts CPU scalars beside any device
         if isinstance(node, OptionalSpec):
             node = node.inner
         if isinstance(node, TensorSpec):
-            self._dtype(node, t, path)
+            if node.torch_dtypes is not None and t.dtype not in node.torch_dtypes:
+                self._dtype(node, t, path)
             if node.dims is not None:
                 self._dims(node, t, path)
         elif node is not None:
@@ -132,11 +137,6 @@ class Call:
             self._finite(t, path)
 
     def _device(self, t: torch.Tensor, path: str) -> None:
-        if self.device is None:
-            self.device, self.device_from = t.device, f"`{path}`"
-            return
-        if t.device == self.device or (t.dim() == 0 and t.device.type == "cpu"):
-            return  # torch itself accepts CPU scalars next to any device
         raise_violation(
             DeviceContractError,
             where=self.where,
@@ -151,8 +151,6 @@ class Call:
         )
 
     def _dtype(self, spec: TensorSpec, t: torch.Tensor, path: str) -> None:
-        if spec.dtypes is None or dtype_name(t.dtype) in spec.dtypes:
-            return
         raise_violation(
             DtypeContractError,
             where=self.where,
@@ -186,7 +184,7 @@ class Call:
 
     # -- dimensions ------------------------------------------------------------------
     def _dims(self, spec: TensorSpec, t: torch.Tensor, path: str) -> None:
-        dims, shape, vi = spec.dims or (), tuple(t.shape), spec.variadic_index
+        dims, shape, vi = spec.dims or (), t.shape, spec.variadic_index
         wanted = len(dims) if vi is None else len(dims) - 1
         if len(shape) != wanted and (vi is None or len(shape) < wanted):
             at_least = "" if vi is None else "at least "
@@ -209,7 +207,7 @@ class Call:
         extra = len(shape) - wanted
         for i in range(vi):
             self._dim(spec, t, path, i, dims[i], shape[i])
-        self._variadic(spec, t, path, dims[vi], shape[vi : vi + extra])
+        self._variadic(spec, t, path, dims[vi], tuple(shape[vi : vi + extra]))
         for j, dim in enumerate(dims[vi + 1 :]):
             i = vi + extra + j
             self._dim(spec, t, path, i, dim, shape[i])

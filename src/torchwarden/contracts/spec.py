@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+import torch
+
 from torchwarden.contracts.expressions import names_in
 from torchwarden.errors import ContractSpecError
 
@@ -78,10 +80,16 @@ class TensorSpec:
     dims: tuple[Dim, ...] | None
     text: str
     dtype_text: str = ""
-    # Derived once here, read on every call.
+    # Derived once here, read on every call: a set membership test of torch.dtype
+    # objects costs less than naming the tensor's dtype.
     variadic_index: int | None = field(init=False, compare=False, default=None)
+    torch_dtypes: frozenset[torch.dtype] | None = field(init=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
+        if self.dtypes is not None:
+            found = (getattr(torch, name, None) for name in self.dtypes)
+            wanted = frozenset(d for d in found if isinstance(d, torch.dtype))
+            object.__setattr__(self, "torch_dtypes", wanted)
         for i, d in enumerate(self.dims or ()):
             if d.kind in ("variadic", "any_variadic"):
                 object.__setattr__(self, "variadic_index", i)
@@ -143,8 +151,6 @@ def _dtypes(text: str) -> frozenset[str] | None:
 
 
 def _is_torch_dtype(name: str) -> bool:
-    import torch
-
     return isinstance(getattr(torch, name, None), torch.dtype)
 
 

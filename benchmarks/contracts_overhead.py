@@ -6,7 +6,8 @@ drift and the neighbours' load hit every side alike:
     boundary   a forward that does almost nothing: the checks' own cost per call
                (three inputs with named dimensions, a two-field ModelOutput)
     model      the bundled example Transformer's inference forward, `checked()`
-    compiled   the boundary forward under torch.compile (guards included)
+    compiled   the boundary forward under torch.compile (guards included); the side
+               `eager-only` is `enable(compiled=False)`: checks skipped while tracing
 
 Each side is timed over blocks of calls; the figure is the median per-call time over
 blocks. ``checked - unchecked`` is what a contract costs; ``off - unchecked`` is what
@@ -76,18 +77,23 @@ def per_call(fn: Call, device: torch.device, calls: int) -> tuple[float, float]:
     return (time.perf_counter() - t0) / calls, (time.process_time() - c0) / calls
 
 
-def interleaved(sides: dict[str, tuple[Call, bool]], device: torch.device, blocks: int, calls: int) -> dict[str, Any]:
-    """Median per-call seconds of each side; each side's bool is the contracts switch."""
+Side = tuple[Call, bool, bool]  # the call, checks on, checks traced by torch.compile
+
+
+def interleaved(
+    sides: dict[str, Side], device: torch.device, blocks: int, calls: int
+) -> dict[str, Any]:
+    """Median per-call seconds of each side, each run with its switch positions."""
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in sides}
     for _ in range(3):  # warm-up: allocator, caches, compiled graphs for both switch positions
-        for fn, on in sides.values():
-            contracts.enable(on)
+        for fn, on, traced in sides.values():
+            contracts.enable(on, compiled=traced)
             per_call(fn, device, calls)
     for _ in range(blocks):
-        for name, (fn, on) in sides.items():
-            contracts.enable(on)
+        for name, (fn, on, traced) in sides.items():
+            contracts.enable(on, compiled=traced)
             samples[name].append(per_call(fn, device, calls))
-    contracts.enable(True)
+    contracts.enable(True, compiled=True)
     medians = {name: statistics.median(w for w, _ in s) for name, s in samples.items()}
     cpu = {name: statistics.median(c for _, c in s) for name, s in samples.items()}
     base = medians["unchecked"]
@@ -103,7 +109,7 @@ def interleaved(sides: dict[str, tuple[Call, bool]], device: torch.device, block
     }
 
 
-def boundary_sides(device: torch.device, compiled: bool) -> dict[str, tuple[Call, bool]]:
+def boundary_sides(device: torch.device, compiled: bool) -> dict[str, Side]:
     plain = Boundary().to(device)
     checked = contracts.checked(Boundary().to(device), **BOUNDARY_SPEC)
     if compiled:
@@ -111,14 +117,17 @@ def boundary_sides(device: torch.device, compiled: bool) -> dict[str, tuple[Call
         checked = torch.compile(checked, backend="eager", fullgraph=True)  # type: ignore[assignment]
     x, mask = torch.randn(8, 16, 32, device=device), torch.ones(8, 16, device=device)
     ids = torch.zeros(8, 16, dtype=torch.int64, device=device)
-    return {
-        "unchecked": (lambda: plain(x, mask, ids), True),
-        "checked": (lambda: checked(x, mask, ids), True),
-        "off": (lambda: checked(x, mask, ids), False),
+    sides: dict[str, Side] = {
+        "unchecked": (lambda: plain(x, mask, ids), True, True),
+        "checked": (lambda: checked(x, mask, ids), True, True),
+        "off": (lambda: checked(x, mask, ids), False, True),
     }
+    if compiled:
+        sides["eager-only"] = (lambda: checked(x, mask, ids), True, False)
+    return sides
 
 
-def model_sides(device: torch.device) -> dict[str, tuple[Call, bool]]:
+def model_sides(device: torch.device) -> dict[str, Side]:
     from torchwarden.examples.transformer import SequenceClassifier
 
     cfg = models()["example"]
@@ -138,7 +147,11 @@ def model_sides(device: torch.device) -> dict[str, tuple[Call, bool]]:
 
         return call
 
-    return {"unchecked": (run(plain), True), "checked": (run(checked), True), "off": (run(checked), False)}
+    return {
+        "unchecked": (run(plain), True, True),
+        "checked": (run(checked), True, True),
+        "off": (run(checked), False, True),
+    }
 
 
 def _line(name: str, r: dict[str, Any]) -> str:
@@ -148,6 +161,7 @@ def _line(name: str, r: dict[str, Any]) -> str:
         f"off {m['off'] * 1e6:9.2f} us  | contract {r['checked_minus_unchecked_s'] * 1e6:+8.2f} us/call "
         f"({100 * (r['checked_ratio'] - 1):+.1f}%)  switched off {r['off_minus_unchecked_s'] * 1e6:+6.2f} us/call"
         f"  [cpu time: contract {r['cpu_checked_minus_unchecked_s'] * 1e6:+8.2f} us/call]"
+        + (f"  eager-only {m['eager-only'] * 1e6:9.2f} us" if "eager-only" in m else "")
     )
 
 
@@ -164,7 +178,9 @@ def main() -> int:
     result["boundary"] = interleaved(boundary_sides(device, False), device, args.blocks, 200)
     result["model"] = interleaved(model_sides(device), device, max(args.blocks // 2, 5), 5)
     result["compiled"] = interleaved(boundary_sides(device, True), device, args.blocks, 200)
-    lines = [f"device {result['gpu'] or result['device']}  torch {result['torch']}  date {result['date']}"]
+    lines = [
+        f"device {result['gpu'] or result['device']}  torch {result['torch']}  date {result['date']}"
+    ]
     lines += [_line(name, result[name]) for name in ("boundary", "model", "compiled")]
     print("\n".join(lines))
     if args.out:

@@ -115,3 +115,16 @@ def test_finiteness_is_skipped_while_tracing_without_a_break() -> None:
     compiled = torch.compile(scale, backend=backend, fullgraph=True)
     assert torch.isinf(compiled(torch.tensor([float("inf")]))).all()
     assert backend.frame_count == 1 and not counters["graph_break"]
+
+
+def test_compiled_false_leaves_compiled_code_as_without_contracts() -> None:
+    contracts.enable(True, compiled=False)
+    try:
+        assert _compiled_counts(Encoder(), None) == _compiled_counts(Unchecked(), None)
+        # not traced: a broken call meets torch's own error, from inside the compiler
+        with pytest.raises(RuntimeError, match=r"(?s)making fake tensor call.*broadcast"):
+            _broken(lambda m: torch.compile(m, backend="eager"))
+        with pytest.raises(ShapeContractError):
+            Encoder()(torch.randn(4, 6, 8), torch.ones(4, 5))
+    finally:
+        contracts.enable(True, compiled=True)

@@ -43,12 +43,17 @@ def test_disabled_is_a_block_that_restores_the_switch() -> None:
     assert contracts.is_enabled()
 
 
-@pytest.mark.parametrize(("value", "on"), [("0", False), ("off", False), ("1", True), ("", True)])
+@pytest.mark.parametrize(
+    ("value", "on"), [("0", False), ("off", False), ("1", True), ("", True), ("eager", True)]
+)
 def test_the_environment_variable_sets_the_starting_state(value: str, on: bool) -> None:
-    code = "import torchwarden.contracts as c; print(c.is_enabled())"
+    code = (
+        "import torchwarden.contracts as c; from torchwarden.contracts.switch import state; "
+        "print(c.is_enabled(), state.skip_compiled)"
+    )
     env = {"TORCHWARDEN_CONTRACTS": value, "PATH": ""}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
-    assert out.stdout.strip() == str(on), out.stderr
+    assert out.stdout.split() == [str(on), str(value == "eager")], out.stderr
 
 
 class Plain(nn.Module):

@@ -54,7 +54,7 @@ def _suggest(dtypes: frozenset[str]) -> str:
     for preferred in ("float32", "int64", "bool", "complex64"):
         if preferred in dtypes:
             return preferred
-    return sorted(dtypes)[0]
+    return min(dtypes, default="float32")
 
 
 @dataclass
@@ -160,7 +160,7 @@ class Call:
             got=f"{dtype_name(t.dtype)} {_shape(t)}",
             why=f"{dtype_name(t.dtype)} is not {_allowed(spec)}",
             bindings=self.bindings,
-            fix=f"cast it (`.to(torch.{_suggest(spec.dtypes)})`) or widen the contract's dtype",
+            fix=f"cast it (`.to(torch.{_suggest(spec.dtypes or frozenset())})`) or widen the contract's dtype",
             value=t,
         )
 

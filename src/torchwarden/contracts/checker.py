@@ -45,7 +45,7 @@ def _shape(t: torch.Tensor) -> str:
 
 
 def _allowed(spec: TensorSpec) -> str:
-    dtypes = sorted(spec.dtypes or ())
+    dtypes = sorted(spec.dtypes or (), key=lambda name: (len(name), name))  # int8 before int16
     listed = ", ".join(dtypes[:4]) + (", ..." if len(dtypes) > 4 else "")
     return f"one of {spec.dtype_text}: {listed}"
 

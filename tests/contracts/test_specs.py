@@ -10,6 +10,7 @@ from torch import Tensor
 from torchwarden.contracts import (
     ContractSpecError,
     DtypeContractError,
+    ModelOutput,
     ShapeContractError,
     contract,
     parse_spec,
@@ -122,12 +123,26 @@ def test_string_specs_override_annotations() -> None:
         f(torch.ones(2))
 
 
-def test_unresolvable_annotations_say_how_to_fix() -> None:
-    with pytest.raises(
-        ContractSpecError,
-        match=r"cannot read the annotations of .*name 'Missing' is not defined.*give the contract as strings",
-    ):
+def test_unresolvable_annotations_say_how_to_fix_at_the_first_call() -> None:
+    @contract
+    def f(x: Missing) -> Tensor:  # type: ignore[name-defined]  # noqa: F821
+        return x
 
-        @contract
-        def f(x: Missing) -> Tensor:  # type: ignore[name-defined]  # noqa: F821
-            return x
+    pattern = r"cannot read the annotations of .*name 'Missing' is not defined.*give the contract as strings"
+    with pytest.raises(ContractSpecError, match=pattern):
+        f(torch.ones(1))
+
+
+class EarlyModel(torch.nn.Module):
+    @contract
+    def forward(self, x: Float[Tensor, "batch dim"]) -> LaterOutput:
+        return LaterOutput(x[:, :1])
+
+
+class LaterOutput(ModelOutput):
+    head: Float[Tensor, "batch 2"]
+
+
+def test_annotations_naming_a_later_class_are_read_at_the_first_call() -> None:
+    with pytest.raises(ShapeContractError, match=r"output `output.head` has the wrong shape"):
+        EarlyModel()(torch.ones(3, 4))

@@ -60,12 +60,28 @@ class Contract:
                 f"{self.where}: the contract names {sorted(unknown)}, which are not its "
                 f"parameters ({', '.join(p.name for p in params)}); use `returns=` for the output"
             )
-        hints = hints_of(fn)
-        self.params = tuple(self._param(p, i, specs, hints) for i, p in enumerate(params))
-        self.output = node_of(specs["returns"] if "returns" in specs else hints.get("return"))
         self.is_method = bool(params) and params[0].name == "self"
         self.fixed_device = None if isinstance(device, bool) else torch.device(device)
         self.check_device, self.finite = device is not False, finite
+        self.params: tuple[_Param, ...] = ()
+        self.output: Node = None
+        # Annotations may name a class defined later in the module (an output class
+        # below the model): then they are read at the first call instead.
+        self._unread: tuple[Callable[..., Any], dict[str, Any]] | None = (fn, specs)
+        try:
+            self._read()
+        except ContractSpecError as e:
+            if not isinstance(e.__context__, NameError):
+                raise
+
+    def _read(self) -> None:
+        assert self._unread is not None
+        fn, specs = self._unread
+        hints = hints_of(fn)
+        params = inspect.signature(fn).parameters.values()
+        self.params = tuple(self._param(p, i, specs, hints) for i, p in enumerate(params))
+        self.output = node_of(specs["returns"] if "returns" in specs else hints.get("return"))
+        self._unread = None
 
     @staticmethod
     def _param(
@@ -77,6 +93,8 @@ class Contract:
 
     def begin(self, args: tuple[Any, ...]) -> Call:
         """A new call: its device is the module's (for methods) or a fixed one."""
+        if self._unread is not None:
+            self._read()
         device, source = self.fixed_device, "the contract"
         if device is None and self.is_method and args and isinstance(args[0], torch.nn.Module):
             device, source = _module_device(args[0]), f"{type(args[0]).__name__}'s parameters"

@@ -1,7 +1,8 @@
 """The decorator and the module wrapper that check a boundary's inputs and output.
 
-``@contract`` reads the function's annotations once, at decoration, into one contract
-tree per argument and one for the return value; strings given to the decorator
+``@contract`` reads the function's annotations once (at decoration, or at the first
+call if they name a class defined later) into one contract tree per argument and one
+for the return value; strings given to the decorator
 override annotations (``@contract(x="float[batch dim]")``). Each call then costs one
 flag read when checks are off, and a walk over the passed and returned tensors' shape,
 dtype and device when on. A method of an ``nn.Module`` (``forward``) checks devices

@@ -128,3 +128,13 @@ def test_ddp_returns_the_structured_output_and_averages_gradients(tmp_path: Path
     for rank, (p, (out, err)) in enumerate(zip(procs, outputs)):
         assert p.returncode == 0, err[-2000:]
         assert f"rank {rank} ok True" in out
+
+
+def test_a_container_of_the_wrong_kind_is_a_type_error() -> None:
+    @contract
+    def by_name(x: Tensor) -> dict[str, Tensor]:
+        return [x, x]  # type: ignore[return-value]
+
+    pattern = r"by_name: the output is not what the contract describes\n  expected: a mapping\n  got:      list of 2"
+    with pytest.raises(TypeError, match=pattern):
+        by_name(torch.ones(1))

@@ -10,8 +10,9 @@ data and is skipped while compiling.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -19,7 +20,14 @@ from torchwarden.contracts.dimensions import DimensionChecks, dtype_name, shape_
 from torchwarden.contracts.messages import Bindings, raise_violation
 from torchwarden.contracts.spec import TensorSpec
 from torchwarden.contracts.structure import children
-from torchwarden.contracts.tree import MappingSpec, Node, OptionalSpec, RecordSpec, describe
+from torchwarden.contracts.tree import (
+    MappingSpec,
+    Node,
+    OptionalSpec,
+    RecordSpec,
+    SequenceSpec,
+    describe,
+)
 from torchwarden.errors import DeviceContractError, DtypeContractError, NonFiniteError
 
 __all__ = ["Call"]
@@ -63,26 +71,29 @@ class Call(DimensionChecks):
             self._structure(node, value, path, depth)
 
     def _structure(self, node: Node, value: Any, path: str, depth: int) -> None:
-        if isinstance(node, TensorSpec) or (node is not None and value is None):
-            self._wrong_type(node, value, path)
-        if isinstance(node, RecordSpec):
+        if node is None:  # not constrained: walk it for the device and finiteness checks
+            for suffix, child in children(value):
+                self.visit(None, child, path + suffix, depth + 1)
+        elif isinstance(node, RecordSpec):
             if not isinstance(value, node.cls):
                 self._wrong_type(node, value, path)
             for name, sub in node.fields:
                 self.visit(sub, getattr(value, name), f"{path}.{name}", depth + 1)
-            return
-        if isinstance(node, MappingSpec):
+        elif isinstance(node, MappingSpec):
+            if not isinstance(value, Mapping):
+                self._wrong_type(node, value, path)
             for suffix, child in children(value):
                 self.visit(node.value, child, path + suffix, depth + 1)
-            return
-        items = getattr(node, "items", None)
-        each = getattr(node, "each", None)
-        if items is not None and (not isinstance(value, (tuple, list)) or len(value) != len(items)):
+        elif isinstance(node, SequenceSpec) and isinstance(value, (tuple, list)):
+            if node.items is not None and len(value) != len(node.items):
+                self._wrong_type(node, value, path)
+            for i, (suffix, child) in enumerate(children(value)):
+                sub = node.items[i] if node.items is not None else node.each
+                self.visit(sub, child, path + suffix, depth + 1)
+        else:  # a tensor spec met a non-tensor, or a sequence spec a non-sequence
             self._wrong_type(node, value, path)
-        for i, (suffix, child) in enumerate(children(value)):
-            self.visit(items[i] if items is not None else each, child, path + suffix, depth + 1)
 
-    def _wrong_type(self, node: Node, value: Any, path: str) -> None:
+    def _wrong_type(self, node: Node, value: Any, path: str) -> NoReturn:
         got = type(value).__name__
         if isinstance(value, (tuple, list)):
             got += f" of {len(value)}"
@@ -119,7 +130,7 @@ class Call(DimensionChecks):
         if self.finite and not torch.compiler.is_compiling():
             self._finite(t, path)
 
-    def _device(self, t: torch.Tensor, path: str) -> None:
+    def _device(self, t: torch.Tensor, path: str) -> NoReturn:
         raise_violation(
             DeviceContractError,
             where=self.where,
@@ -133,7 +144,7 @@ class Call(DimensionChecks):
             value=t,
         )
 
-    def _dtype(self, spec: TensorSpec, t: torch.Tensor, path: str) -> None:
+    def _dtype(self, spec: TensorSpec, t: torch.Tensor, path: str) -> NoReturn:
         raise_violation(
             DtypeContractError,
             where=self.where,

@@ -10,7 +10,7 @@ Shape legend: ``shape`` a ``torch.Size``; ``Dim`` one token of a spec.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -118,7 +118,7 @@ class DimensionChecks:
             )
         return evaluate(text, {k: v[0] for k, v in self.bindings.items() if not k.startswith("*")})
 
-    def _shape_error(self, spec: TensorSpec, t: torch.Tensor, path: str, why: str) -> None:
+    def _shape_error(self, spec: TensorSpec, t: torch.Tensor, path: str, why: str) -> NoReturn:
         raise_violation(
             ShapeContractError,
             where=self.where,

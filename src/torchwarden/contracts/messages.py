@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -83,7 +83,7 @@ def raise_violation(
     bindings: Bindings,
     fix: str,
     value: Any = None,
-) -> None:
+) -> NoReturn:
     """Raise ``kind`` with the standard message (module docstring)."""
     is_output = path == "output" or path.startswith(("output.", "output["))
     subject = (

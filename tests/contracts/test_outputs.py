@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import textwrap
@@ -105,13 +106,19 @@ _DDP_WORKER = textwrap.dedent(
 )
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 @pytest.mark.slow
 def test_ddp_returns_the_structured_output_and_averages_gradients(tmp_path: Path) -> None:
     env = {
         **os.environ,
         "TEST_ROOT": str(ROOT),
         "MASTER_ADDR": "127.0.0.1",
-        "MASTER_PORT": str(29500 + os.getpid() % 1000),
+        "MASTER_PORT": str(_free_port()),
         "OMP_NUM_THREADS": "1",
     }
     procs = [

@@ -146,3 +146,16 @@ class LaterOutput(ModelOutput):
 def test_annotations_naming_a_later_class_are_read_at_the_first_call() -> None:
     with pytest.raises(ShapeContractError, match=r"output `output.head` has the wrong shape"):
         EarlyModel()(torch.ones(3, 4))
+
+
+def test_keyword_only_and_defaulted_arguments() -> None:
+    @contract(x="float[n]", weight="float[n]", bias="float[n]")
+    def affine(x: Tensor, *, weight: Tensor, bias: Tensor | None = None) -> Tensor:
+        return x * weight + (0 if bias is None else bias)
+
+    assert affine(torch.ones(3), weight=torch.ones(3)).shape == (3,)  # bias left out: not checked
+    assert affine(torch.ones(3), weight=torch.ones(3), bias=None).shape == (3,)  # Optional kept
+    with pytest.raises(ShapeContractError, match=r"argument `weight` has the wrong shape"):
+        affine(torch.ones(3), weight=torch.ones(2))
+    with pytest.raises(ShapeContractError, match=r"argument `bias` has the wrong shape"):
+        affine(torch.ones(3), weight=torch.ones(3), bias=torch.ones(4))

@@ -22,7 +22,7 @@ from torchwarden.contracts.spec import TensorSpec, parse_dims, parse_spec
 from torchwarden.contracts.tree import MappingSpec, Node, OptionalSpec, RecordSpec, SequenceSpec
 from torchwarden.errors import ContractSpecError
 
-__all__ = ["hints_of", "is_jaxtyping", "node_of"]
+__all__ = ["allows_none", "hints_of", "is_jaxtyping", "node_of"]
 
 _ANY_TENSOR = TensorSpec(None, None, "Tensor")
 
@@ -89,6 +89,12 @@ def _generic(annotation: Any) -> Node:
     if isinstance(annotation, type):
         return _record(annotation)
     return None
+
+
+def allows_none(annotation: Any) -> bool:
+    """``X | None`` or ``Optional[X]``."""
+    origin = typing.get_origin(annotation)
+    return origin in (typing.Union, types.UnionType) and type(None) in typing.get_args(annotation)
 
 
 def _sequence(items: tuple[Node, ...] | None, each: Node) -> Node:

@@ -20,10 +20,10 @@ from typing import Any, TypeVar, overload
 
 import torch
 
-from torchwarden.contracts.annotations import hints_of, node_of
+from torchwarden.contracts.annotations import allows_none, hints_of, node_of
 from torchwarden.contracts.checker import Call
 from torchwarden.contracts.switch import state
-from torchwarden.contracts.tree import Node
+from torchwarden.contracts.tree import Node, OptionalSpec
 from torchwarden.errors import ContractSpecError
 
 __all__ = ["Contract", "checked", "contract"]
@@ -89,6 +89,8 @@ class Contract:
         p: inspect.Parameter, i: int, specs: dict[str, Any], hints: dict[str, Any]
     ) -> _Param:
         node = node_of(specs[p.name] if p.name in specs else hints.get(p.name))
+        if p.name in specs and node is not None and allows_none(hints.get(p.name)):
+            node = OptionalSpec(node)  # a string for `bias: Tensor | None` keeps the None
         positional = p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
         return _Param(p.name, i if positional else None, node)
 

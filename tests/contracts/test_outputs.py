@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 import subprocess
@@ -66,11 +67,16 @@ def test_an_optional_field_may_be_none_but_not_misshapen() -> None:
         with_loss(torch.ones(2, 3), torch.ones(1))
 
 
-def test_export_flattens_and_rebuilds_the_output() -> None:
+def test_export_flattens_rebuilds_and_serialises_the_output() -> None:
     ids, mask = inputs()
     program = torch.export.export(Classifier(), (ids, mask))
     out = program.module()(ids, mask)
     assert isinstance(out, ClassifierOutput) and out.logits.shape == (2, 3)
+    saved = io.BytesIO()
+    torch.export.save(program, saved)  # needs the serialised type name ModelOutput registers
+    saved.seek(0)
+    again = torch.export.load(saved).module()(ids, mask)
+    assert isinstance(again, ClassifierOutput) and torch.equal(again.logits, out.logits)
 
 
 def test_a_subclass_of_a_subclass_is_registered_too() -> None:

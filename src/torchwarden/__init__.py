@@ -11,14 +11,19 @@ from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
 from torchwarden.errors import ContractError as ContractError
+from torchwarden.errors import ContractSpecError as ContractSpecError
 from torchwarden.errors import DataError as DataError
+from torchwarden.errors import DeviceContractError as DeviceContractError
+from torchwarden.errors import DtypeContractError as DtypeContractError
 from torchwarden.errors import EnvError as EnvError
 from torchwarden.errors import LeaseError as LeaseError
 from torchwarden.errors import NNError as NNError
+from torchwarden.errors import NonFiniteError as NonFiniteError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
 from torchwarden.errors import ScopeError as ScopeError
 from torchwarden.errors import SequenceTooLongError as SequenceTooLongError
+from torchwarden.errors import ShapeContractError as ShapeContractError
 from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.errors import TorchwardenError as TorchwardenError
 from torchwarden.errors import TransferBudgetError as TransferBudgetError
@@ -71,17 +76,22 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "ContractError",
+    "ContractSpecError",
     "DataError",
+    "DeviceContractError",
+    "DtypeContractError",
     "EnvError",
     "GraphRetention",
     "Leak",
     "LeaseError",
     "NNError",
+    "NonFiniteError",
     "ReportError",
     "RunError",
     "ScopeError",
     "ScopeReport",
     "SequenceTooLongError",
+    "ShapeContractError",
     "TensorLeakError",
     "TensorScope",
     "TorchwardenError",

@@ -23,8 +23,10 @@ def test_all_is_complete_and_resolves() -> None:
 
 
 def test_errors_are_reexported_from_the_subpackage_and_the_root() -> None:
-    for name in ("ContractError", "ShapeContractError", "DtypeContractError", "NonFiniteError"):
-        assert getattr(contracts, name) is getattr(errors, name)
+    names = [n for n in contracts.__all__ if n.endswith("Error")]
+    assert len(names) == 6
+    for name in names:
+        assert getattr(contracts, name) is getattr(errors, name) is getattr(torchwarden, name)
     assert torchwarden.ContractError is errors.ContractError
     assert torchwarden.contracts is contracts
 

@@ -27,11 +27,17 @@ Each class is importable from the root package and from the subpackage that rais
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
     ├── ReportError                 run records and HTML reports
-    └── TrainError                  training state that survives failure (torchwarden.train)
-        ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
-        └── CheckpointError         a checkpoint could not be written, verified or loaded
-            ├── ManifestError       a manifest is unreadable, of another schema, or out of bounds
-            └── NoCheckpointError   resume found no checkpoint that verifies (also FileNotFoundError)
+    ├── TrainError                  training state that survives failure (torchwarden.train)
+    │   ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
+    │   └── CheckpointError         a checkpoint could not be written, verified or loaded
+    │       ├── ManifestError       a manifest is unreadable, of another schema, or out of bounds
+    │       └── NoCheckpointError   resume found no checkpoint that verifies (also FileNotFoundError)
+    └── ContractError               a model boundary's contract (torchwarden.contracts)
+        ├── ContractSpecError       the contract itself cannot be read (also a ValueError)
+        ├── ShapeContractError      a shape or a named dimension disagrees (also a ValueError)
+        ├── DtypeContractError      a dtype, or a value that is not a tensor (also a TypeError)
+        ├── DeviceContractError     a tensor on another device than the model (also a ValueError)
+        └── NonFiniteError          NaN or inf where finite values were asked (also a ValueError)
 """
 
 from __future__ import annotations
@@ -43,9 +49,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CheckpointError",
+    "ContractError",
+    "ContractSpecError",
     "DataArgumentError",
     "DataError",
+    "DeviceContractError",
     "DoesNotFitError",
+    "DtypeContractError",
     "EnvArgumentError",
     "EnvError",
     "FingerprintError",
@@ -55,6 +65,7 @@ __all__ = [
     "NNArgumentError",
     "NNError",
     "NoCheckpointError",
+    "NonFiniteError",
     "ProbeError",
     "ReportError",
     "RunError",
@@ -62,6 +73,7 @@ __all__ = [
     "ScopeError",
     "ScriptNotFoundError",
     "SequenceTooLongError",
+    "ShapeContractError",
     "TensorLeakError",
     "TorchwardenError",
     "TrainArgumentError",
@@ -191,3 +203,28 @@ class ManifestError(CheckpointError):
 
 class NoCheckpointError(CheckpointError, FileNotFoundError):
     """A checkpoint was required but none in the directory verifies."""
+class ContractError(TorchwardenError):
+    """A value crossing a model boundary broke its contract.
+    The message names the function or module, the argument or output field, what was
+    expected and what came, the named dimensions bound so far, and the user's line.
+    The same facts are attributes: ``where``, ``path``, ``expected``, ``got``,
+    ``bindings`` (name -> (size, path it came from)) and ``site``.
+    """
+    # Class-level defaults, set per error by the checker: no __init__ of its own, so
+    # that torch.compile can trace the raise and show this message even in fullgraph.
+    where: str = ""
+    path: str = ""
+    expected: str = ""
+    got: str = ""
+    bindings: dict[str, tuple[Any, str]] = {}  # noqa: RUF012 (replaced, never mutated)
+    site: str | None = None
+class ContractSpecError(ContractError, ValueError):
+    """A contract (string spec, annotation, option) cannot be read."""
+class ShapeContractError(ContractError, ValueError):
+    """A tensor's shape disagrees with its contract or with a dimension bound earlier."""
+class DtypeContractError(ContractError, TypeError):
+    """A tensor has another dtype than its contract allows, or a value is not a tensor."""
+class DeviceContractError(ContractError, ValueError):
+    """A tensor is on another device than the model (or the call's first tensor)."""
+class NonFiniteError(ContractError, ValueError):
+    """A tensor holds NaN or infinity where the contract asked for finite values."""

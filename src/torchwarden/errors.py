@@ -10,7 +10,8 @@ precise. Each message names the problem and how to fix it.
     │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
-    │   └── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   ├── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   └── RunIndexError           the machine-wide run index could not be written or read
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
     │   └── FingerprintError        a fingerprint file is unreadable or of another schema
     ├── DataError                   the host→device data path (torchwarden.data)
@@ -36,6 +37,7 @@ __all__ = [
     "NNError",
     "ReportError",
     "RunError",
+    "RunIndexError",
     "ScopeError",
     "ScriptNotFoundError",
     "SequenceTooLongError",
@@ -87,6 +89,10 @@ class LeaseError(RunError):
     def __init__(self, message: str, *, holders: list[dict[str, Any]] | None = None) -> None:
         self.holders = holders or []
         super().__init__(message)
+
+
+class RunIndexError(RunError):
+    """The run index (who runs what on this machine) could not be written or read."""
 
 
 class EnvError(TorchwardenError):

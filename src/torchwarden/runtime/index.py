@@ -1,0 +1,154 @@
+"""The machine-wide run index: every run registers, updates and finishes a row here.
+
+SQLite has no row permissions, so each user writes only a database of their own,
+``<index dir>/<uid>/runs.sqlite`` in a directory owned by that user (mode 0755, file
+0644), and readers merge them all. Nobody can edit another user's rows because nobody
+can write another user's file; nobody can plant a ``-wal`` file beside it (SQLite would
+replay it as transactions) because the per-user directory is not writable by others.
+The index directory is ``$TORCHWARDEN_INDEX``, else ``index/`` in the lease directory.
+
+A row still ``running`` whose process is gone is shown as ``lost``: the pid and the
+process's start time are both recorded, so a reused pid does not look alive.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from torchwarden.errors import RunIndexError
+from torchwarden.runtime import index_files as files
+from torchwarden.runtime.index_files import RunFilter, RunInfo, RunRow, process_start
+
+__all__ = [
+    "RunFilter",
+    "RunHandle",
+    "RunIndexError",
+    "RunInfo",
+    "RunRow",
+    "get_run",
+    "list_runs",
+    "register",
+]
+
+FINAL = ("ok", "failed", "interrupted", "oom")
+UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings")
+
+
+class RunHandle:
+    """One run's row, owned by this process: :meth:`update` as it goes, :meth:`finish` at exit.
+
+    Updates are cheap to call every step: they are kept in memory and written at most
+    every ``min_interval_s`` seconds (a SIGKILL loses at most that much), so a step
+    boundary pays a dict update, not a database commit.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, rowid: int, min_interval_s: float) -> None:
+        self.id = f"{os.getuid()}-{rowid}"
+        self._conn: sqlite3.Connection | None = conn
+        self._rowid = rowid
+        self._interval = min_interval_s
+        self._pending: dict[str, object] = {}
+        self._written = time.monotonic()
+        self._lock = threading.Lock()
+
+    def update(self, **fields: object) -> None:
+        """Set any of ``step``, ``status``, ``last_step_at`` (epoch s), ``step_time_s``,
+        ``peak_bytes``, ``findings`` (a count); written when the interval has passed."""
+        unknown = set(fields) - set(UPDATABLE)
+        if unknown:
+            raise RunIndexError(f"Cannot update {sorted(unknown)}; updatable: {list(UPDATABLE)}.")
+        with self._lock:
+            self._pending.update(fields)
+            if time.monotonic() - self._written >= self._interval:
+                self._write()
+
+    def flush(self) -> None:
+        """Write pending updates now."""
+        with self._lock:
+            self._write()
+
+    def finish(self, status: str, exit_code: int | None) -> None:
+        """Record how the run ended and close the database; later calls do nothing."""
+        if status not in FINAL:
+            raise RunIndexError(f"finish(status={status!r}): use one of {list(FINAL)}.")
+        with self._lock:
+            if self._conn is None:
+                return
+            self._pending.update(status=status, exit_code=exit_code, ended_at=time.time())
+            self._write()
+            self._conn.close()
+            self._conn = None
+
+    def _write(self) -> None:
+        if self._conn is None or not self._pending:
+            return
+        columns = ", ".join(f"{name} = ?" for name in self._pending)
+        with self._conn:  # one transaction: a kill leaves the old row or the new, never half
+            self._conn.execute(
+                f"UPDATE runs SET {columns} WHERE id = ?", [*self._pending.values(), self._rowid]
+            )
+        self._pending.clear()
+        self._written = time.monotonic()
+
+
+def register(
+    run: RunInfo, *, index_dir: Path | None = None, min_interval_s: float = 2.0
+) -> RunHandle:
+    """Add this run to the index (status ``running``, or ``waiting`` while it queues for GPUs)."""
+    directory = files.own_directory(files.resolve_index_dir(index_dir))
+    conn = files.connect_writer(directory / files.DB_NAME)
+    pid = run.pid if run.pid is not None else os.getpid()
+    row = (
+        socket.gethostname(), pid, process_start(pid), files.user_name(), run.name,
+        run.command, str(Path(run.out_dir).absolute()), json.dumps(list(run.gpus)),
+        run.status, time.time(),
+    )  # fmt: skip
+    with conn:
+        cursor = conn.execute(
+            "INSERT INTO runs (host, pid, pid_start, user, name, command, out_dir, gpus,"
+            " status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+    assert cursor.lastrowid is not None
+    return RunHandle(conn, cursor.lastrowid, min_interval_s)
+
+
+def list_runs(filters: RunFilter | None = None, *, index_dir: Path | None = None) -> list[RunRow]:
+    """Every user's runs, newest first; dead ``running`` rows come back as ``lost``."""
+    filters = filters or RunFilter()
+    rows: list[RunRow] = []
+    for uid, path in files.user_databases(files.resolve_index_dir(index_dir)):
+        if filters.uid is None or filters.uid == uid:
+            rows.extend(_read(uid, path))
+    rows = [r for r in rows if filters.matches(r)]
+    rows.sort(key=lambda r: r.started_at, reverse=True)
+    return rows[: filters.limit] if filters.limit is not None else rows
+
+
+def get_run(run_id: str, *, index_dir: Path | None = None) -> RunRow | None:
+    """The row with this id (``<uid>-<n>``), or ``None``."""
+    uid, _, _ = run_id.partition("-")
+    if not uid.isdigit():
+        return None
+    rows = list_runs(RunFilter(uid=int(uid)), index_dir=index_dir)
+    return next((r for r in rows if r.id == run_id), None)
+
+
+def _read(uid: int, path: Path) -> Iterator[RunRow]:
+    host = socket.gethostname()
+    try:
+        with files.connect_reader(path, uid) as conn:
+            records = conn.execute(f"SELECT {', '.join(RunRow.COLUMNS)} FROM runs").fetchall()
+    except sqlite3.Error:
+        return  # a database being created, or not one of ours: skip rather than fail the page
+    for record in records:
+        row = RunRow.from_record(uid, record)
+        if row is not None:
+            yield row.with_liveness(host)

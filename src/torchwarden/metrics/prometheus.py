@@ -87,9 +87,7 @@ class RunMetrics:
         return [self.labels.get("name", self.run), self.labels.get("user", "")]
 
     @staticmethod
-    def _memory(
-        families: Families, labels: list[str], device: str, c: dict[str, int]
-    ) -> None:
+    def _memory(families: Families, labels: list[str], device: str, c: dict[str, int]) -> None:
         if device == "cpu":
             if "rss" in c:
                 families["rss"].add_metric(labels, c["rss"])

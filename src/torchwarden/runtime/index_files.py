@@ -9,9 +9,11 @@ opens no path through a symlink and only files owned by the uid they are named f
 from __future__ import annotations
 
 import contextlib
+import functools
 import getpass
 import json
 import os
+import pwd
 import sqlite3
 import stat
 from collections.abc import Iterator
@@ -99,7 +101,8 @@ class RunRow:
         values = dict(zip(cls.COLUMNS, record))
         try:
             gpus = tuple(int(g) for g in json.loads(values["gpus"]))
-            values.update(id=f"{uid}-{int(values['id'])}", gpus=gpus)
+            # the owner of the file is who wrote the row; the name it claims is not trusted
+            values.update(id=f"{uid}-{int(values['id'])}", gpus=gpus, user=name_of(uid))
             values["out_dir"] = Path(values["out_dir"])
             row = cls(uid=uid, **values)
         except (TypeError, ValueError):
@@ -153,6 +156,15 @@ def user_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry, as in some containers
         return f"uid {os.getuid()}"
+
+
+@functools.cache
+def name_of(uid: int) -> str:
+    """The account name of ``uid``: what a reader shows, whatever name the row claims."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def resolve_index_dir(index_dir: Path | None = None) -> Path:

@@ -3,6 +3,7 @@
 "use strict";
 
 const GIB = 2 ** 30;
+const STEP_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6];
 const COLORS = ["#2f6fdf", "#d9534f", "#3a9d5d", "#e69f00", "#8e44ad", "#17a2b8", "#795548"];
 
 class Timeline {
@@ -43,7 +44,7 @@ class Timeline {
     const opts = {
       width: Math.max(320, this.el.clientWidth), height: 240, series,
       scales: { x: { time: false } },
-      axes: [{ label: "step" }, { label: this.yLabel, size: 60 }],
+      axes: [{ label: "step", incrs: STEP_INCRS }, { label: this.yLabel, size: 60 }],
     };
     this.plot = new uPlot(opts, this.data(), this.el);
   }

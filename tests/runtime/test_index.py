@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import os
 import random
-import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.web.users import NOBODY, ROOT, as_nobody, shared_directory
 from torchwarden.errors import RunIndexError
 from torchwarden.runtime.index import RunFilter, RunInfo, get_run, list_runs, register
-
-ROOT = os.geteuid() == 0
-NOBODY = 65534
 
 
 def _info(tmp_path: Path, name: str = "train", **kw: object) -> RunInfo:
@@ -105,6 +101,7 @@ h = register(RunInfo(f"w{sys.argv[2]}", "x", Path("out")), index_dir=Path(sys.ar
 print(h.id, flush=True)
 for step in range(1, 301):
     h.update(step=step, step_time_s=0.001 * step, last_step_at=time.time())
+    time.sleep(0.01)  # a step's work: long enough for the kills to land mid-run
 h.finish("ok", 0)
 print("done", flush=True)
 """
@@ -138,48 +135,29 @@ def test_twenty_concurrent_writers_with_sigkills(tmp_path: Path) -> None:
     assert any(r.status == "lost" for r in rows.values()), "no kill landed mid-run"
 
 
-# The interpreter may live where another user cannot read it: import first, then drop root.
-DROP = (
-    "import getpass, json, os, socket, sqlite3, sys, time, psutil\n"
-    "from pathlib import Path\n"
-    "from torchwarden.runtime.index import RunInfo, register\n"
-    f"os.setgid({NOBODY}); os.setuid({NOBODY})\n"
-)
-
-
-def _as_nobody(code: str, index: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-c", DROP + code, str(index)], capture_output=True, text=True,
-        timeout=120, cwd="/",
-    )  # fmt: skip
-
-
 @pytest.fixture
 def shared_dir() -> Iterator[Path]:
-    """A directory another user can reach (pytest's own temporary root is private)."""
-    path = Path(tempfile.mkdtemp(prefix="torchwarden-index-test-"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path)
+    with shared_directory() as path:
+        yield path
 
 
 @pytest.mark.skipif(not ROOT, reason="needs root to act as a second user (setuid)")
 def test_users_merge_and_cannot_edit_each_other(shared_dir: Path) -> None:
     tmp_path, index = shared_dir, shared_dir / "index"
     mine = register(_info(tmp_path), index_dir=index)
-    theirs = _as_nobody(
+    theirs = as_nobody(
         "h = register(RunInfo('theirs', 'x', Path('/tmp/out')), index_dir=Path(sys.argv[1]))\n"
         "h.finish('ok', 0); print(h.id)\n",
-        index,
+        str(index),
     )
     assert theirs.returncode == 0, theirs.stderr
     users = {r.name: (r.uid, r.user) for r in list_runs(index_dir=index)}
     assert users == {"train": (0, "root"), "theirs": (NOBODY, "nobody")}  # names by owner uid
-    tamper = _as_nobody(
+    tamper = as_nobody(
         "import sqlite3, sys\n"
         f"c = sqlite3.connect(sys.argv[1] + '/{os.getuid()}/runs.sqlite')\n"
         "c.execute(\"UPDATE runs SET status = 'ok'\"); c.commit()\n",
-        index,
+        str(index),
     )
     assert tamper.returncode != 0 and "readonly" in tamper.stderr
     assert get_run(mine.id, index_dir=index).status == "running"  # type: ignore[union-attr]

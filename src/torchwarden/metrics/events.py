@@ -101,7 +101,7 @@ def parse_event(data: dict[str, Any]) -> Event | None:
 
 
 def _step(d: dict[str, Any]) -> StepEvent:
-    memory = d.get("memory") or {}
+    memory = {} if d.get("memory") is None else d["memory"]
     if not isinstance(memory, dict) or len(memory) > MAX_DEVICES:
         raise ValueError("memory")
     return StepEvent(

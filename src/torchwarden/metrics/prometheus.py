@@ -70,8 +70,7 @@ class RunMetrics:
         with self._lock:
             run = self.run
             families["run_info"].add_metric([run, *self._info()], 1)
-            for status in ("running", "ok", "failed", "interrupted", "oom", "lost"):
-                families["run_status"].add_metric([run, status], float(status == self.status))
+            families["run_status"].add_metric([run, self.status], 1)
             for rank, step in self.steps.items():
                 families["steps"].add_metric([run, str(rank)], step)
             for rank, seconds in self.step_time.items():
@@ -111,7 +110,7 @@ def _families() -> Families:
     g, c = GaugeMetricFamily, CounterMetricFamily
     return {
         "run_info": g("torchwarden_run_info", "A run known to torchwarden (always 1).", labels=["run", "name", "user"]),
-        "run_status": g("torchwarden_run_status", "1 for the run's current status, 0 for the others.", labels=[*run, "status"]),
+        "run_status": g("torchwarden_run_status", "1, labelled with the run's current status.", labels=[*run, "status"]),
         "steps": c("torchwarden_steps", "Steps completed.", labels=rank),
         "step_time": g("torchwarden_step_time_seconds", "Wall time of the last step.", labels=rank),
         "allocated": g("torchwarden_memory_allocated_bytes", "CUDA caching allocator: allocated.", labels=device),

@@ -34,6 +34,7 @@ __all__ = [
     "RunRow",
     "get_run",
     "list_runs",
+    "list_users",
     "register",
 ]
 
@@ -121,34 +122,65 @@ def register(
 
 
 def list_runs(filters: RunFilter | None = None, *, index_dir: Path | None = None) -> list[RunRow]:
-    """Every user's runs, newest first; dead ``running`` rows come back as ``lost``."""
+    """Every user's runs, newest first; dead ``running`` rows come back as ``lost``.
+
+    Each user's database is asked only for what the filters can use (status, newest
+    ``limit``), so a page of the newest runs costs the same with 100 or 100,000 rows.
+    """
     filters = filters or RunFilter()
+    where, params = _status_clause(filters.status)
+    # liveness may turn running into lost, so a live status is filtered after it is known
+    limit = None if filters.status in (*files.LIVE, "lost") else filters.limit
     rows: list[RunRow] = []
     for uid, path in files.user_databases(files.resolve_index_dir(index_dir)):
-        if filters.uid is None or filters.uid == uid:
-            rows.extend(_read(uid, path))
+        if filters.uid is not None and filters.uid != uid:
+            continue
+        if filters.user is not None and files.name_of(uid) != filters.user:
+            continue
+        rows.extend(_read(uid, path, where, params, limit))
     rows = [r for r in rows if filters.matches(r)]
     rows.sort(key=lambda r: r.started_at, reverse=True)
     return rows[: filters.limit] if filters.limit is not None else rows
 
 
+def list_users(*, index_dir: Path | None = None) -> list[str]:
+    """Names of the users who have runs in the index."""
+    directory = files.resolve_index_dir(index_dir)
+    return sorted({files.name_of(uid) for uid, _ in files.user_databases(directory)})
+
+
 def get_run(run_id: str, *, index_dir: Path | None = None) -> RunRow | None:
     """The row with this id (``<uid>-<n>``), or ``None``."""
-    uid, _, _ = run_id.partition("-")
-    if not uid.isdigit():
+    uid, _, number = run_id.partition("-")
+    if not (uid.isdigit() and number.isdigit()):
         return None
-    rows = list_runs(RunFilter(uid=int(uid)), index_dir=index_dir)
-    return next((r for r in rows if r.id == run_id), None)
+    for owner, path in files.user_databases(files.resolve_index_dir(index_dir)):
+        if owner == int(uid):
+            return next(_read(owner, path, "WHERE id = ?", [int(number)], None), None)
+    return None
 
 
-def _read(uid: int, path: Path) -> Iterator[RunRow]:
-    host = socket.gethostname()
+def _status_clause(status: str | None) -> tuple[str, list[object]]:
+    if status is None:
+        return "", []
+    if status in (*files.LIVE, "lost"):
+        return "WHERE status IN ('running', 'waiting')", []
+    return "WHERE status = ?", [status]
+
+
+def _read(
+    uid: int, path: Path, where: str, params: list[object], limit: int | None
+) -> Iterator[RunRow]:
+    host, starts = socket.gethostname(), files.ProcessStarts()
+    query = f"SELECT {', '.join(RunRow.COLUMNS)} FROM runs {where} ORDER BY started_at DESC"
+    if limit is not None:
+        query += f" LIMIT {int(limit)}"
     try:
         with files.connect_reader(path, uid) as conn:
-            records = conn.execute(f"SELECT {', '.join(RunRow.COLUMNS)} FROM runs").fetchall()
+            records = conn.execute(query, params).fetchall()
     except sqlite3.Error:
         return  # a database being created, or not one of ours: skip rather than fail the page
     for record in records:
         row = RunRow.from_record(uid, record)
         if row is not None:
-            yield row.with_liveness(host)
+            yield row.with_liveness(host, starts)

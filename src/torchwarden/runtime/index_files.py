@@ -109,11 +109,11 @@ class RunRow:
             return None
         return row if all(_typed(row, name) for name in cls.COLUMNS[1:]) else None
 
-    def with_liveness(self, this_host: str) -> RunRow:
+    def with_liveness(self, this_host: str, starts: ProcessStarts) -> RunRow:
         """``lost`` for a live status whose process on this host is gone or was replaced."""
         if self.status not in LIVE or self.host != this_host:
             return self
-        started = process_start(self.pid)
+        started = starts.of(self.pid)
         alive = started is not None and (
             self.pid_start is None or abs(started - self.pid_start) < 1.0
         )
@@ -149,6 +149,18 @@ def process_start(pid: int) -> float | None:
         return float(psutil.Process(pid).create_time())
     except (psutil.Error, OSError):
         return None
+
+
+class ProcessStarts:
+    """Start times of processes, each looked up once per listing (ranks share a pid's row)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[int, float | None] = {}
+
+    def of(self, pid: int) -> float | None:
+        if pid not in self._seen:
+            self._seen[pid] = process_start(pid)
+        return self._seen[pid]
 
 
 def user_name() -> str:

@@ -22,20 +22,21 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from torchwarden.runtime.gpus import GpuListing, list_gpus
-from torchwarden.runtime.index import RunFilter, RunRow, get_run, list_runs
+from torchwarden.runtime.index import RunFilter, RunRow, get_run, list_runs, list_users
 from torchwarden.runtime.index_files import resolve_index_dir
 from torchwarden.runtime.lease_files import resolve_lease_dir
 from torchwarden.web.access import AccessControl
 from torchwarden.web.assets import asset_response
 from torchwarden.web.exporter import RunsExporter
 from torchwarden.web.live import changes, event_stream
-from torchwarden.web.machine import machine_tables
+from torchwarden.web.machine import Cached, machine_tables
 from torchwarden.web.runpage import RunPage, has_report, static_tables
 from torchwarden.web.tables import runs_table
 
 __all__ = ["ServeConfig", "create_app"]
 
 RUN_ID = re.compile(r"\d{1,10}-\d{1,18}")
+PAGE_ROWS, MAX_ROWS = 100, 5000  # rows on a runs page: by default, and at most
 STATUSES = ("running", "waiting", "ok", "failed", "interrupted", "oom", "lost")
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
@@ -79,7 +80,8 @@ class Pages:
     def __init__(self, config: ServeConfig, templates: jinja2.Environment) -> None:
         self.config = config
         self.templates = templates
-        self.exporter = RunsExporter(config)
+        self.gpus = Cached(config.list_gpus, ttl_s=1.0)  # many viewers, one NVML read a second
+        self.exporter = RunsExporter(config, self.gpus)
 
     def render(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         page = self.templates.get_template(name).render(**context)
@@ -87,7 +89,7 @@ class Pages:
 
     def _machine(self) -> dict[str, Any]:
         c = self.config
-        return machine_tables(c.list_gpus, c.lease_dir, c.index_dir)
+        return machine_tables(self.gpus, c.lease_dir, c.index_dir)
 
     def machine(self, request: Request) -> Response:
         return self.render("machine.html", page="machine", machine=self._machine())
@@ -95,18 +97,24 @@ class Pages:
     def _filter(self, request: Request) -> RunFilter:
         user = request.query_params.get("user") or None
         status = request.query_params.get("status") or None
-        return RunFilter(user=user, status=status if status in STATUSES else None)
+        limit = request.query_params.get("limit", "")
+        return RunFilter(
+            user=user,
+            status=status if status in STATUSES else None,
+            limit=min(int(limit), MAX_ROWS) if limit.isdigit() and int(limit) > 0 else PAGE_ROWS,
+        )
 
     def _runs(self, filters: RunFilter) -> dict[str, Any]:
         rows = list_runs(filters, index_dir=self.config.index_dir)
-        return {"runs": runs_table(rows).to_dict(), "count": len(rows)}
+        shown = f"newest {len(rows)}" if len(rows) == filters.limit else str(len(rows))
+        return {"runs": runs_table(rows).to_dict(), "count": shown}
 
     def runs(self, request: Request) -> Response:
         filters = self._filter(request)
-        users = sorted({r.user for r in list_runs(index_dir=self.config.index_dir)})
+        users = list_users(index_dir=self.config.index_dir)
         return self.render(
             "runs.html", page="runs", filters=filters, users=users, statuses=STATUSES,
-            data=self._runs(filters),
+            data=self._runs(filters), more=min((filters.limit or PAGE_ROWS) * 10, MAX_ROWS),
         )  # fmt: skip
 
     def _row(self, request: Request) -> RunRow | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import generate_latest
@@ -17,6 +17,7 @@ from prometheus_client.registry import CollectorRegistry
 
 from torchwarden.metrics.prometheus import RunMetrics, TorchwardenCollector
 from torchwarden.metrics.rundir import EventTail
+from torchwarden.runtime.gpus import GpuListing
 from torchwarden.runtime.index import list_runs
 from torchwarden.web.machine import machine_sample
 
@@ -29,15 +30,13 @@ RECENT_S = 15 * 60
 
 
 class RunsExporter:
-    def __init__(self, config: ServeConfig) -> None:
+    def __init__(self, config: ServeConfig, gpus: Callable[[], GpuListing]) -> None:
         self.config = config
         self._runs: dict[str, tuple[RunMetrics, EventTail]] = {}
         self._lock = threading.Lock()  # scrapes may overlap
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(
-            TorchwardenCollector(
-                self._current, lambda: machine_sample(config.list_gpus, config.lease_dir)
-            )
+            TorchwardenCollector(self._current, lambda: machine_sample(gpus, config.lease_dir))
         )
 
     def scrape(self) -> bytes:

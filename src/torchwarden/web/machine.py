@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,22 @@ from torchwarden.runtime.lease import Holder, holders
 from torchwarden.units import format_bytes
 from torchwarden.web.tables import Cell, Table, runs_table, text
 
-__all__ = ["machine_sample", "machine_tables"]
+__all__ = ["Cached", "machine_sample", "machine_tables"]
+
+
+class Cached:
+    """``source()``, asked again only when the last answer is older than ``ttl_s``."""
+
+    def __init__(self, source: Callable[[], GpuListing], *, ttl_s: float) -> None:
+        self._source, self._ttl = source, ttl_s
+        self._value: tuple[float, GpuListing] | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> GpuListing:
+        with self._lock:
+            if self._value is None or time.monotonic() - self._value[0] > self._ttl:
+                self._value = (time.monotonic(), self._source())
+            return self._value[1]
 
 
 def machine_sample(list_gpus: Callable[[], GpuListing], lease_dir: Path) -> MachineSample:

@@ -89,7 +89,7 @@ def _lease_cells(holder: Holder | None) -> list[Cell]:
     who = Cell(
         f"{holder.user} (pid {holder.pid}{where}){alive}", cls="live" if not alive else "bad"
     )
-    return [who, text(holder.command), text(holder.since)]
+    return [who, text(holder.command), text(holder.since.replace("T", " "))]
 
 
 def _processes(processes: tuple[GpuProcess, ...] | None) -> str | None:

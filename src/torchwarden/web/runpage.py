@@ -13,7 +13,15 @@ from torchwarden.metrics.events import AttemptEvent, Event, FindingEvent, Status
 from torchwarden.metrics.rundir import EventTail, open_run_file, read_run_record
 from torchwarden.runtime.index_files import RunRow
 from torchwarden.units import format_bytes
-from torchwarden.web.tables import Cell, Table, format_time, key_values, status_cell, text
+from torchwarden.web.tables import (
+    Cell,
+    Table,
+    format_time,
+    gpu_list,
+    key_values,
+    status_cell,
+    text,
+)
 
 __all__ = ["RunPage", "has_report", "static_tables"]
 
@@ -110,7 +118,7 @@ class RunPage:
         return key_values([
             ("name", r.name), ("user", r.user), ("status", status_cell(self._status_text())),
             ("exit code", exit_code), ("command", r.command), ("host", r.host),
-            ("output directory", str(r.out_dir)), ("GPUs", ",".join(map(str, r.gpus))),
+            ("output directory", str(r.out_dir)), ("GPUs", gpu_list(r.gpus)),
             ("started", format_time(r.started_at)), ("ended", format_time(r.ended_at)),
         ])  # fmt: skip
 

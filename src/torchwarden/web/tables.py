@@ -83,11 +83,18 @@ def runs_table(rows: list[RunRow], *, empty: str = "No runs in the index.") -> T
             text(format_seconds(row.step_time_s) if row.step_time_s is not None else None),
             text(format_bytes(row.peak_bytes) if row.peak_bytes is not None else None),
             Cell(str(row.findings or 0), cls="warn" if row.findings else None),
-            text(",".join(map(str, row.gpus))),
+            text(gpu_list(row.gpus)),
             text(format_time(row.started_at)),
             text(format_age(row.last_step_at, now)),
         ])  # fmt: skip
     return table
+
+
+def gpu_list(indices: tuple[int, ...]) -> str | None:
+    """``GPU 0`` / ``GPUs 0,2`` (physical indices, as leases and nvidia-smi number them)."""
+    if not indices:
+        return None
+    return ("GPU " if len(indices) == 1 else "GPUs ") + ",".join(map(str, indices))
 
 
 def key_values(pairs: list[tuple[str, object]]) -> Table:

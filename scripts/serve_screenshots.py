@@ -26,8 +26,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import uvicorn
 from playwright.sync_api import sync_playwright
-
 from tests.web.runs import StreamedRun, leak_finding, real_run
+
 from torchwarden.runtime.gpus import Gpu, GpuListing, GpuProcess, list_gpus
 from torchwarden.runtime.index import RunInfo, register
 from torchwarden.runtime.lease import acquire, parse_gpu_request

@@ -103,3 +103,17 @@ def test_tensorboard_gets_the_same_series_and_findings(tmp_path: Path, real_run_
     text = acc.Tensors("findings/leak/text_summary")[0].tensor_proto.string_val[0].decode()
     assert finding["message"][:20] in text and "&lt;script&gt;" in text and "<script>" not in text
     assert json.loads((run.out_dir / "events.jsonl").read_text().splitlines()[0])["run"] == "train"
+
+
+def test_the_grafana_dashboard_asks_only_for_metrics_that_exist() -> None:
+    import re
+
+    from torchwarden.metrics.prometheus import TorchwardenCollector
+
+    exposed = {
+        f.name + ("_total" if f.type == "counter" else "")
+        for f in TorchwardenCollector(lambda: []).collect()
+    }
+    dashboard = (Path(__file__).parents[2] / "docs" / "grafana-dashboard.json").read_text()
+    asked = set(re.findall(r"torchwarden_[a-z_]+", dashboard))
+    assert asked and asked <= exposed, asked - exposed

@@ -16,7 +16,14 @@ import pytest
 
 from tests.web.users import NOBODY, ROOT, as_nobody, shared_directory
 from torchwarden.errors import RunIndexError
-from torchwarden.runtime.index import RunFilter, RunInfo, get_run, list_runs, register
+from torchwarden.runtime.index import (
+    RunFilter,
+    RunInfo,
+    get_run,
+    list_runs,
+    list_users,
+    register,
+)
 
 
 def _info(tmp_path: Path, name: str = "train", **kw: object) -> RunInfo:
@@ -40,6 +47,17 @@ def test_register_update_finish_roundtrip(tmp_path: Path) -> None:
     assert row.ended_at is not None
 
 
+def test_a_waiting_run_gets_its_gpus_when_it_starts(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    handle = register(_info(tmp_path, status="waiting"), index_dir=index, min_interval_s=0)
+    assert get_run(handle.id, index_dir=index).gpus == ()  # type: ignore[union-attr]
+    handle.update(status="running", gpus=(1, 3))
+    row = get_run(handle.id, index_dir=index)
+    assert row is not None and (row.status, row.gpus) == ("running", (1, 3))
+    assert list_users(index_dir=index) == [row.user]
+    handle.finish("ok", 0)
+
+
 def test_updates_are_throttled_until_flush(tmp_path: Path) -> None:
     index = tmp_path / "index"
     handle = register(_info(tmp_path), index_dir=index, min_interval_s=3600)
@@ -57,7 +75,8 @@ def test_filters_and_order(tmp_path: Path) -> None:
     assert [r.name for r in list_runs(index_dir=index)] == ["b", "a"]  # newest first
     assert [r.name for r in list_runs(RunFilter(status="waiting"), index_dir=index)] == ["b"]
     assert list_runs(RunFilter(user="nobody-here"), index_dir=index) == []
-    assert len(list_runs(RunFilter(limit=1), index_dir=index)) == 1
+    assert [r.name for r in list_runs(RunFilter(limit=1), index_dir=index)] == ["b"]
+    assert list_runs(RunFilter(status="lost"), index_dir=index) == []  # both alive (this process)
 
 
 def test_bad_input_is_refused_with_a_fix(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ import psutil
 import torch
 from torch import nn
 
+from tests.runtime.scripts import LEAK_LIST
 from torchwarden.runtime.index import RunHandle, RunInfo, register
 
 
@@ -78,26 +79,10 @@ class StreamedRun:
         self.handle.finish(status, exit_code)
 
 
-LEAKY = """\
-import torch
-from torch import nn
-model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 1))
-opt = torch.optim.SGD(model.parameters(), lr=1e-3)
-history = []
-for step in range(50):
-    loss = model(torch.randn(32, 16)).pow(2).mean()
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    if step >= 15:
-        history.append(loss)
-"""
-
-
 def real_run(directory: Path) -> Path:
     """Run a leaking script under ``torchwarden run``; the run directory it wrote."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "train.py").write_text(LEAKY)
+    (directory / "train.py").write_text(LEAK_LIST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHWARDEN_")}
     proc = subprocess.run(
         [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--out", "out", "train.py"],

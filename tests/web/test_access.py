@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -140,3 +143,15 @@ def test_another_users_row_cannot_point_at_my_files() -> None:
             assert status == 404 and "private" not in body
         finally:
             stop(running)
+
+
+def test_a_taken_port_is_a_clear_error(dirs: tuple[Path, Path]) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        proc = subprocess.run(
+            [sys.executable, "-m", "torchwarden", "serve", "--port", port, "--index", str(dirs[0])],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert proc.returncode == 2 and "Choose another --port" in proc.stderr

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 FINAL = ("ok", "failed", "interrupted", "oom")
-UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings")
+UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings", "gpus")
 
 
 class RunHandle:
@@ -61,10 +61,13 @@ class RunHandle:
 
     def update(self, **fields: object) -> None:
         """Set any of ``step``, ``status``, ``last_step_at`` (epoch s), ``step_time_s``,
-        ``peak_bytes``, ``findings`` (a count); written when the interval has passed."""
+        ``peak_bytes``, ``findings`` (a count), ``gpus`` (the indices leased, once known);
+        written when the interval has passed."""
         unknown = set(fields) - set(UPDATABLE)
         if unknown:
             raise RunIndexError(f"Cannot update {sorted(unknown)}; updatable: {list(UPDATABLE)}.")
+        if "gpus" in fields:
+            fields["gpus"] = json.dumps([int(g) for g in fields["gpus"]])  # type: ignore[attr-defined]
         with self._lock:
             self._pending.update(fields)
             if time.monotonic() - self._written >= self._interval:

@@ -40,6 +40,7 @@ __all__ = [
 
 FINAL = ("ok", "failed", "interrupted", "oom")
 UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings", "gpus")
+_UPDATABLE = frozenset(UPDATABLE)
 
 
 class RunHandle:
@@ -63,9 +64,9 @@ class RunHandle:
         """Set any of ``step``, ``status``, ``last_step_at`` (epoch s), ``step_time_s``,
         ``peak_bytes``, ``findings`` (a count), ``gpus`` (the indices leased, once known);
         written when the interval has passed."""
-        unknown = set(fields) - set(UPDATABLE)
-        if unknown:
-            raise RunIndexError(f"Cannot update {sorted(unknown)}; updatable: {list(UPDATABLE)}.")
+        if not fields.keys() <= _UPDATABLE:
+            unknown = sorted(fields.keys() - _UPDATABLE)
+            raise RunIndexError(f"Cannot update {unknown}; updatable: {list(UPDATABLE)}.")
         if "gpus" in fields:
             fields["gpus"] = json.dumps([int(g) for g in fields["gpus"]])  # type: ignore[attr-defined]
         with self._lock:

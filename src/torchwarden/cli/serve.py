@@ -44,7 +44,7 @@ def serve(host: str, port: int, index_dir: Path | None, lease_dir: Path | None) 
     try:
         import uvicorn
 
-        from torchwarden.runtime.index_files import resolve_index_dir
+        from torchwarden.runtime.index import resolve_index_dir
         from torchwarden.runtime.lease_files import resolve_lease_dir
         from torchwarden.web import ServeConfig, create_app
         from torchwarden.web.access import is_loopback, new_token

@@ -20,11 +20,12 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from torchwarden.errors import RunIndexError
 from torchwarden.runtime import index_files as files
-from torchwarden.runtime.index_files import RunFilter, RunInfo, RunRow, process_start
+from torchwarden.runtime.index_files import RunRow, resolve_index_dir
 
 __all__ = [
     "RunFilter",
@@ -36,11 +37,43 @@ __all__ = [
     "list_runs",
     "list_users",
     "register",
+    "resolve_index_dir",
 ]
 
 FINAL = ("ok", "failed", "interrupted", "oom")
 UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings", "gpus")
 _UPDATABLE = frozenset(UPDATABLE)
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """What a run says about itself when it registers."""
+
+    name: str
+    command: str
+    out_dir: Path
+    gpus: tuple[int, ...] = ()
+    status: str = "running"  # or "waiting", while it queues for a GPU lease
+    pid: int | None = None  # None: this process
+
+    def __post_init__(self) -> None:
+        if self.status not in files.LIVE:
+            raise RunIndexError(
+                f"A run registers as one of {list(files.LIVE)}, not {self.status!r}."
+            )
+
+
+@dataclass(frozen=True)
+class RunFilter:
+    user: str | None = None
+    uid: int | None = None
+    status: str | None = None
+    limit: int | None = None
+
+    def matches(self, row: RunRow) -> bool:
+        return (self.user is None or row.user == self.user) and (
+            self.status is None or row.status == self.status
+        )
 
 
 class RunHandle:
@@ -111,7 +144,7 @@ def register(
     conn = files.connect_writer(directory / files.DB_NAME)
     pid = run.pid if run.pid is not None else os.getpid()
     row = (
-        socket.gethostname(), pid, process_start(pid), files.user_name(), run.name,
+        socket.gethostname(), pid, files.process_start(pid), files.user_name(), run.name,
         run.command, str(Path(run.out_dir).absolute()), json.dumps(list(run.gpus)),
         run.status, time.time(),
     )  # fmt: skip

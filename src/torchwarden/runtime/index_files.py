@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 from torchwarden.errors import RunIndexError
 from torchwarden.runtime.lease_files import resolve_lease_dir
 
-__all__ = ["RunFilter", "RunInfo", "RunRow", "process_start", "resolve_index_dir"]
+__all__ = ["RunRow", "process_start", "resolve_index_dir"]
 
 INDEX_VAR = "TORCHWARDEN_INDEX"
 DB_NAME = "runs.sqlite"
@@ -35,35 +35,6 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     out_dir TEXT NOT NULL, gpus TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
     started_at REAL NOT NULL, last_step_at REAL, ended_at REAL, step INTEGER,
     step_time_s REAL, peak_bytes INTEGER, findings INTEGER)"""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    """What a run says about itself when it registers."""
-
-    name: str
-    command: str
-    out_dir: Path
-    gpus: tuple[int, ...] = ()
-    status: str = "running"  # or "waiting", while it queues for a GPU lease
-    pid: int | None = None  # None: this process
-
-    def __post_init__(self) -> None:
-        if self.status not in LIVE:
-            raise RunIndexError(f"A run registers as one of {list(LIVE)}, not {self.status!r}.")
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    user: str | None = None
-    uid: int | None = None
-    status: str | None = None
-    limit: int | None = None
-
-    def matches(self, row: RunRow) -> bool:
-        return (self.user is None or row.user == self.user) and (
-            self.status is None or row.status == self.status
-        )
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,14 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from torchwarden.runtime.gpus import GpuListing, list_gpus
-from torchwarden.runtime.index import RunFilter, RunRow, get_run, list_runs, list_users
-from torchwarden.runtime.index_files import resolve_index_dir
+from torchwarden.runtime.index import (
+    RunFilter,
+    RunRow,
+    get_run,
+    list_runs,
+    list_users,
+    resolve_index_dir,
+)
 from torchwarden.runtime.lease_files import resolve_lease_dir
 from torchwarden.web.access import AccessControl
 from torchwarden.web.assets import asset_response

@@ -11,7 +11,7 @@ from typing import Any
 
 from torchwarden.metrics.events import AttemptEvent, Event, FindingEvent, StatusEvent, StepEvent
 from torchwarden.metrics.rundir import EventTail, open_run_file, read_run_record
-from torchwarden.runtime.index_files import RunRow
+from torchwarden.runtime.index import RunRow
 from torchwarden.units import format_bytes
 from torchwarden.web.tables import (
     Cell,

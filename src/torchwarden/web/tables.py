@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from torchwarden.runtime.index_files import RunRow
+from torchwarden.runtime.index import RunRow
 from torchwarden.units import format_bytes, format_seconds
 
 __all__ = ["Cell", "Table", "format_time", "runs_table", "status_cell"]

@@ -58,6 +58,27 @@ def test_a_waiting_run_gets_its_gpus_when_it_starts(tmp_path: Path) -> None:
     handle.finish("ok", 0)
 
 
+def test_the_row_follows_the_event_stream(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    handle = register(_info(tmp_path), index_dir=index, min_interval_s=0)
+    for step, peak in ((1, 300), (2, 900), (3, 500)):
+        memory = {"cpu": {"rss": 10**9}, "cuda:0": {"allocated": 1, "peak_allocated": peak}}
+        handle.observe(
+            {"type": "step", "step": step, "rank": 0, "t": step, "time_s": 0.5, "memory": memory}
+        )
+    handle.observe({"type": "finding", "kind": "leak", "message": "m", "fix": "f"})
+    row = get_run(handle.id, index_dir=index)
+    assert row is not None and (row.step, row.step_time_s, row.peak_bytes, row.findings) == (
+        3,
+        0.5,
+        900,
+        1,
+    )
+    handle.observe({"type": "status", "status": "oom", "exit_code": 1})
+    row = get_run(handle.id, index_dir=index)
+    assert row is not None and (row.status, row.exit_code) == ("oom", 1)
+
+
 def test_updates_are_throttled_until_flush(tmp_path: Path) -> None:
     index = tmp_path / "index"
     handle = register(_info(tmp_path), index_dir=index, min_interval_s=3600)

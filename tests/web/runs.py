@@ -38,7 +38,6 @@ class StreamedRun:
         )
         self.t0 = time.perf_counter()
         self.step = 0
-        self.findings = 0
         started = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.append({"schema": "torchwarden.events/1", "run": name, "started_at": started})
         torch.manual_seed(0)
@@ -46,8 +45,10 @@ class StreamedRun:
         self.opt = torch.optim.SGD(self.model.parameters(), lr=1e-3)
 
     def append(self, record: dict[str, Any]) -> None:
+        """One line of the stream, and the same event to the index (as the runtime will)."""
         with self.events.open("a") as f:
             f.write(json.dumps(record) + "\n")
+        self.handle.observe(record)
 
     def train(self, steps: int) -> None:
         """``steps`` real optimizer steps, each recorded as the runtime records one."""
@@ -64,19 +65,12 @@ class StreamedRun:
                 "time_s": time.perf_counter() - start,
                 "memory": {"cpu": {"rss": rss, "tensor_bytes": None}},
             })  # fmt: skip
-            self.handle.update(
-                step=self.step, step_time_s=time.perf_counter() - start, last_step_at=time.time(),
-                peak_bytes=rss, findings=self.findings,
-            )  # fmt: skip
 
     def finding(self, finding: dict[str, Any]) -> None:
-        self.findings += 1
         self.append({"type": "finding", **finding})
-        self.handle.update(findings=self.findings)
 
     def end(self, status: str = "ok", exit_code: int = 0) -> None:
         self.append({"type": "status", "status": status, "exit_code": exit_code})
-        self.handle.finish(status, exit_code)
 
 
 def real_run(directory: Path) -> Path:

@@ -19,9 +19,10 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torchwarden.errors import RunIndexError
 from torchwarden.runtime import index_files as files
@@ -92,6 +93,7 @@ class RunHandle:
         self._pending: dict[str, object] = {}
         self._written = time.monotonic()
         self._lock = threading.Lock()
+        self._seen = {"step": 0, "peak_bytes": 0, "findings": 0}
 
     def update(self, **fields: object) -> None:
         """Set any of ``step``, ``status``, ``last_step_at`` (epoch s), ``step_time_s``,
@@ -111,6 +113,23 @@ class RunHandle:
         """Write pending updates now."""
         with self._lock:
             self._write()
+
+    def observe(self, event: Mapping[str, Any]) -> None:
+        """Take one event as the run streams it to ``events.jsonl`` (a step, a finding, a
+        status) and update the row from it: the one call a stream writer needs."""
+        kind, seen = event.get("type"), self._seen
+        if kind == "step":
+            seen["step"] = max(seen["step"], int(event["step"]))
+            seen["peak_bytes"] = max(seen["peak_bytes"], _peak(event.get("memory") or {}))
+            self.update(
+                step=seen["step"], step_time_s=event.get("time_s"), last_step_at=time.time(),
+                peak_bytes=seen["peak_bytes"] or None, findings=seen["findings"],
+            )  # fmt: skip
+        elif kind == "finding":
+            seen["findings"] += 1
+            self.update(findings=seen["findings"])
+        elif kind == "status" and event.get("status") in FINAL:
+            self.finish(str(event["status"]), event.get("exit_code"))
 
     def finish(self, status: str, exit_code: int | None) -> None:
         """Record how the run ended and close the database; later calls do nothing."""
@@ -134,6 +153,12 @@ class RunHandle:
             )
         self._pending.clear()
         self._written = time.monotonic()
+
+
+def _peak(memory: Mapping[str, Mapping[str, int | None]]) -> int:
+    """The step's highest device peak: CUDA ``peak_allocated``, else the CPU resident set."""
+    cuda = [c.get("peak_allocated") or 0 for d, c in memory.items() if d.startswith("cuda")]
+    return max(cuda) if cuda else int(memory.get("cpu", {}).get("rss") or 0)
 
 
 def register(

@@ -73,8 +73,10 @@ def test_machine_page_shows_lease_holders_and_queue(
     )
     try:
         StreamedRun(tmp_path / "q", server.index, name="queued", status="waiting")
+        holder = StreamedRun(tmp_path / "h", server.index, name="holder", gpus=(0,))
         page.goto(f"{server.base}/")
         gpus = page.locator('table[data-table="gpus"]')
+        assert gpus.locator("a").get_attribute("href") == f"/runs/{holder.handle.id}"
         assert f"python train.py {XSS}" in gpus.inner_text()  # shown as text, not run
         assert f"(pid {lease.holder.pid})" in gpus.inner_text()
         assert "queued" in page.locator('table[data-table="queue"]').inner_text()

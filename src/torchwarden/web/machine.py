@@ -50,11 +50,14 @@ def machine_tables(
         ["GPU", "name", "memory used / total", "use", "processes", "leased by", "command", "since"],
         empty="No GPU visible: " + ("; ".join(listing.problems) or "none listed") + ".",
     )
+    here = socket.gethostname()
+    running = list_runs(RunFilter(status="running"), index_dir=index_dir)
+    runs = {r.pid: r.id for r in running if r.host == here}  # a holder's run, to link to
     for gpu in listing.gpus:
-        gpus.rows.append(_gpu_row(gpu, leases.get(gpu.index)))
+        gpus.rows.append(_gpu_row(gpu, leases.get(gpu.index), runs))
     for index, holder in leases.items():  # a lease on a GPU this listing does not show
         if holder is not None and index not in {g.index for g in listing.gpus}:
-            gpus.rows.append([Cell(str(index)), *[text(None)] * 4, *_lease_cells(holder)])
+            gpus.rows.append([Cell(str(index)), *[text(None)] * 4, *_lease_cells(holder, runs)])
     waiting = list_runs(RunFilter(status="waiting"), index_dir=index_dir)
     source = {"nvml": "NVML", "torch": "torch (no NVML: no use or processes)"}
     return {
@@ -65,7 +68,7 @@ def machine_tables(
     }
 
 
-def _gpu_row(gpu: Gpu, holder: Holder | None) -> list[Cell]:
+def _gpu_row(gpu: Gpu, holder: Holder | None, runs: dict[int, str]) -> list[Cell]:
     share = gpu.memory_used / gpu.memory_total if gpu.memory_total else 0.0
     memory = f"{format_bytes(gpu.memory_used)} / {format_bytes(gpu.memory_total)} ({share:.0%})"
     use = None if gpu.utilization is None else f"{gpu.utilization}%"
@@ -75,19 +78,22 @@ def _gpu_row(gpu: Gpu, holder: Holder | None) -> list[Cell]:
         Cell(memory, cls="warn" if share > 0.9 else None),
         text(use),
         text(_processes(gpu.processes)),
-        *_lease_cells(holder),
+        *_lease_cells(holder, runs),
     ]
 
 
-def _lease_cells(holder: Holder | None) -> list[Cell]:
+def _lease_cells(holder: Holder | None, runs: dict[int, str]) -> list[Cell]:
     if holder is None:
         return [Cell("free", cls="good"), text(None), text(None)]
     if holder.pid < 0:
         return [text(holder.user), text(None), text(None)]
     where = "" if holder.host == socket.gethostname() else f" on {holder.host}"
     alive = "" if holder.may_be_alive() else " (gone)"
+    run = runs.get(holder.pid) if not where else None
     who = Cell(
-        f"{holder.user} (pid {holder.pid}{where}){alive}", cls="live" if not alive else "bad"
+        f"{holder.user} (pid {holder.pid}{where}){alive}",
+        href=f"/runs/{run}" if run else None,
+        cls="live" if not alive else "bad",
     )
     return [who, text(holder.command), text(holder.since.replace("T", " "))]
 

@@ -6,6 +6,7 @@ import os
 import random
 import signal
 import sqlite3
+import stat
 import subprocess
 import sys
 import time
@@ -77,6 +78,15 @@ def test_the_row_follows_the_event_stream(tmp_path: Path) -> None:
     handle.observe({"type": "status", "status": "oom", "exit_code": 1})
     row = get_run(handle.id, index_dir=index)
     assert row is not None and (row.status, row.exit_code) == ("oom", 1)
+
+
+def test_a_missing_lease_directory_is_created_shared(tmp_path: Path) -> None:
+    leases = tmp_path / "leases"
+    handle = register(_info(tmp_path), index_dir=leases / "index")
+    handle.finish("ok", 0)
+    assert stat.S_IMODE(leases.stat().st_mode) == 0o1777  # other users' lease files fit too
+    assert stat.S_IMODE((leases / "index").stat().st_mode) == 0o1777
+    assert stat.S_IMODE((leases / "index" / str(os.getuid())).stat().st_mode) == 0o755
 
 
 def test_updates_are_throttled_until_flush(tmp_path: Path) -> None:

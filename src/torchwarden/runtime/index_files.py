@@ -174,9 +174,15 @@ def own_directory(index_dir: Path) -> Path:
 
 
 def _make(directory: Path, mode: int) -> None:
+    """Create ``directory`` with ``mode``; a missing parent (the lease directory, when
+    the index is the first to need it) is made shared and sticky, as leases expect."""
     try:
-        directory.mkdir(parents=True)
+        directory.mkdir()
     except FileExistsError:
+        return
+    except FileNotFoundError:
+        _make(directory.parent, 0o1777)
+        _make(directory, mode)
         return
     except OSError as e:
         raise RunIndexError(

@@ -54,6 +54,12 @@ def test_run_page_timelines_findings_and_status_live(
     findings = page.locator('table[data-table="findings"]')
     findings.locator("td", has_text=f"holder: {finding['holder']}").wait_for(timeout=15_000)
     assert "leak" in findings.inner_text()
+    restart = {"type": "attempt", "attempt": 2, "event": "start", "rank": None,
+               "how": "restarted: rank 1 exited with 1", "step": None, "resumed_from": 20}  # fmt: skip
+    run.append(restart)
+    attempts = page.locator('table[data-table="attempts"]')
+    attempts.locator("td", has_text="restarted: rank 1 exited with 1").wait_for(timeout=15_000)
+    assert "20" in attempts.inner_text()
     run.end("ok", 0)
     page.locator('[data-field="status"]', has_text="ok").wait_for(timeout=15_000)
     env = page.locator('table[data-table="environment"]').inner_text()

@@ -30,6 +30,16 @@ ALLOWED: dict[tuple[str, str], str] = {
         "internal control flow: a BaseException from the SIGTERM handler to the runner, "
         "caught there and turned into the 'interrupted' status; it never reaches the user"
     ),
+    ("torchwarden.metrics", "AttributeError"): (
+        "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"
+    ),
+    ("torchwarden.metrics.events", "ValueError"): (
+        "internal: a malformed event line; parse_line catches it and drops the line"
+    ),
+    ("torchwarden.metrics.rundir", "FileNotFoundError"): (
+        "internal: a refused run file; every caller catches OSError and answers 404 alike "
+        "for a missing file and a forbidden one"
+    ),
     ("torchwarden.contracts.messages", "error"): (
         "a local bound to `kind(...)`, where `kind` is a ContractError subclass (typed so); "
         "the scan cannot follow the variable"

@@ -31,6 +31,7 @@ from torchwarden.errors import NonFiniteError as NonFiniteError
 from torchwarden.errors import ProbeError as ProbeError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
+from torchwarden.errors import RunIndexError as RunIndexError
 from torchwarden.errors import ScopeArgumentError as ScopeArgumentError
 from torchwarden.errors import ScopeError as ScopeError
 from torchwarden.errors import ScriptNotFoundError as ScriptNotFoundError
@@ -114,6 +115,7 @@ __all__ = [
     "ProbeError",
     "ReportError",
     "RunError",
+    "RunIndexError",
     "ScopeArgumentError",
     "ScopeError",
     "ScopeReport",

@@ -16,7 +16,8 @@ Each class is importable from the root package and from the subpackage that rais
     │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
-    │   └── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   ├── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   └── RunIndexError           the machine-wide run index could not be written or read
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
     │   ├── EnvArgumentError        a wrong probe, probe name or Dockerfile option (also ValueError)
     │   ├── FingerprintError        a fingerprint file is unreadable or of another schema
@@ -69,6 +70,7 @@ __all__ = [
     "ProbeError",
     "ReportError",
     "RunError",
+    "RunIndexError",
     "ScopeArgumentError",
     "ScopeError",
     "ScriptNotFoundError",
@@ -136,6 +138,10 @@ class LeaseError(RunError):
     def __init__(self, message: str, *, holders: list[dict[str, Any]] | None = None) -> None:
         self.holders = holders or []
         super().__init__(message)
+
+
+class RunIndexError(RunError):
+    """The run index (who runs what on this machine) could not be written or read."""
 
 
 class EnvError(TorchwardenError):

@@ -2,6 +2,7 @@
 
 from torchwarden.errors import LeaseError as LeaseError
 from torchwarden.errors import RunError as RunError
+from torchwarden.errors import RunIndexError as RunIndexError
 from torchwarden.errors import ScriptNotFoundError as ScriptNotFoundError
 
-__all__ = ["LeaseError", "RunError", "ScriptNotFoundError"]
+__all__ = ["LeaseError", "RunError", "RunIndexError", "ScriptNotFoundError"]

@@ -7,9 +7,9 @@ only ever *shown*. Whether a GPU is taken is decided by the lock, never by the r
 
 from __future__ import annotations
 
-import getpass
 import json
 import os
+import pwd
 import shlex
 import socket
 import sys
@@ -40,10 +40,10 @@ class Holder:
 
     @classmethod
     def of_this_process(cls, command: str | None = None) -> Holder:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry, as in some containers
-            user = f"uid {os.getuid()}"
+        try:  # the account, not $USER: a process that switched user keeps the variable
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:  # no passwd entry, as in some containers
+            user = f"uid {os.geteuid()}"
         text = command if command is not None else shlex.join(sys.argv)
         return cls(
             user=_printable(user, _TEXT_FIELDS["user"]),

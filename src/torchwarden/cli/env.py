@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
+from torchwarden.env.dockerfile import WHEEL
 from torchwarden.errors import EnvError
 
 __all__ = ["env"]
@@ -46,11 +48,16 @@ def diff_command(a: Path, b: Path, json_path: Path | None, show_all: bool) -> No
             report.save({"schema": "torchwarden.envdiff/1", "a": str(a), "b": str(b),
                          "differences": differences}, json_path)  # fmt: skip
     except EnvError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _error(exc)
     console = Console()
     _print_diff(console, differences, show_all, a, b)
     sys.exit(1 if any(d["matters"] for d in differences) else 0)
+
+
+def _error(exc: Exception) -> NoReturn:
+    # the message quotes the input file, which may hold markup: print it as text
+    Console(stderr=True).print("[bold red]error:[/]", escape(str(exc)), highlight=False)
+    sys.exit(2)
 
 
 def _print_diff(
@@ -59,19 +66,21 @@ def _print_diff(
     """Grouped lines rather than a table: symptoms are sentences and need the width."""
     from torchwarden.env.diff import GROUPS
 
-    console.print(f"A = {a}\nB = {b}", style="dim", highlight=False)
+    console.print(escape(f"A = {a}\nB = {b}"), style="dim", highlight=False)
     for group in GROUPS:
         rows = [d for d in differences if d["group"] == group and (show_all or d["matters"])]
         if rows:
             console.print(f"\n[bold]{group}[/]")
         for d in rows:
             mark = "[bold yellow]![/]" if d["matters"] else "[dim]·[/]"
-            console.print(
-                f" {mark} {d['key']}: {_cell(d['a'])} -> {_cell(d['b'])}", highlight=False
-            )
+            # keys, values and symptoms come from the two files: text, never markup
+            line = escape(f"{d['key']}: {_cell(d['a'])} -> {_cell(d['b'])}")
+            console.print(f" {mark} {line}", highlight=False)
             if d["symptom"]:
                 console.print(
-                    f"     {d['symptom']}", style="" if d["matters"] else "dim", highlight=False
+                    f"     {escape(d['symptom'])}",
+                    style="" if d["matters"] else "dim",
+                    highlight=False,
                 )
     hidden = sum(not d["matters"] for d in differences) if not show_all else 0
     matter = sum(d["matters"] for d in differences)
@@ -105,6 +114,12 @@ def _cell(value: Any) -> str:
     show_default=True,
     help="Image name in the build and run lines.",
 )
+@click.option(
+    "--wheel",
+    default=WHEEL,
+    show_default=True,
+    help="torchwarden's wheel, relative to the build context (pip wheel --no-deps -w dist SRC).",
+)
 @click.option("-o", "--output", type=_FILE, help="Write the Dockerfile here instead of stdout.")
 def dockerfile_command(
     fingerprint_path: Path | None,
@@ -114,6 +129,7 @@ def dockerfile_command(
     no_compile: bool,
     shm_size: str | None,
     image: str,
+    wheel: str,
     output: Path | None,
 ) -> None:
     """Write a Dockerfile that rebuilds this (or a recorded) environment, and its docker run line."""
@@ -127,14 +143,13 @@ def dockerfile_command(
         )
         spec = dockerfile.DockerSpec.from_fingerprint(
             fp, jupyter=jupyter, ssh=ssh, digest=digest, compile=not no_compile,
-            shm_size=shm_size, image=image,
+            shm_size=shm_size, image=image, wheel=wheel,
         )  # fmt: skip
         text = dockerfile.render(spec, source=str(fingerprint_path or "this machine"))
         if output is not None:
             output.write_text(text)
     except (EnvError, OSError) as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {exc}", highlight=False)
-        sys.exit(2)
+        _error(exc)
     if output is None:
         click.echo(text, nl=False)
     click.echo(f"# run: {dockerfile.run_line(spec)}", err=True)

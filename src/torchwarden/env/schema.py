@@ -42,11 +42,13 @@ class MapOf:
 OPT_STR, OPT_INT, OPT_BOOL = (str, None), (int, None), (bool, None)
 OPT_NUM = (int, float, None)
 # a release, not a sentence: digits first, then what versions are made of
-VERSION = Pattern(re.compile(r"[0-9]{1,6}(\.[0-9A-Za-z]{1,20}){0,5}([+.-][0-9A-Za-z_.]{1,40})?"), "2.11.0+cu130")
+VERSION = Pattern(
+    re.compile(r"[0-9]{1,6}(\.[0-9A-Za-z]{1,20}){0,5}([+.-][0-9A-Za-z_.]{1,40})?"), "2.11.0+cu130"
+)
 ARCH = Pattern(re.compile(r"[A-Za-z0-9_]{1,32}"), "sm_90", optional=False)
 LEVEL = Pattern(re.compile("|".join(LEVELS)), "ok", optional=False)
 
-DEVICE = {"index": OPT_INT, "name": OPT_STR, "compute_capability": VERSION,
+DEVICE: dict[str, Any] = {"index": OPT_INT, "name": OPT_STR, "compute_capability": VERSION,
           "memory_bytes": OPT_INT, "multiprocessors": OPT_INT}  # fmt: skip
 PCIE = {"gen": OPT_INT, "width": OPT_INT, "max_gen": OPT_INT, "max_width": OPT_INT}
 FINGERPRINT: dict[str, Any] = {
@@ -69,10 +71,10 @@ FINGERPRINT: dict[str, Any] = {
                             "evidence": ListOf(str)}, None)},
     "variables": MapOf(OPT_STR),
 }  # fmt: skip
-FINDING = {"kind": OPT_STR, "title": OPT_STR, "subject": OPT_STR, "message": OPT_STR,
+FINDING: dict[str, Any] = {"kind": OPT_STR, "title": OPT_STR, "subject": OPT_STR, "message": OPT_STR,
            "fix": OPT_STR, "symptom": OPT_STR, "error": OPT_STR, "output": OPT_STR,
            "duration_s": OPT_NUM, "details": ({}, None)}  # fmt: skip
-DOCUMENT = {
+DOCUMENT: dict[str, Any] = {
     "schema": str, "created": OPT_STR, "torchwarden": OPT_STR, "source": OPT_STR,
     "fingerprint": FINGERPRINT,
     "rules": ListOf({**FINDING, "rule": str, "verdict": LEVEL}),

@@ -71,14 +71,16 @@ FINGERPRINT: dict[str, Any] = {
                             "evidence": ListOf(str)}, None)},
     "variables": MapOf(OPT_STR),
 }  # fmt: skip
-FINDING: dict[str, Any] = {"kind": OPT_STR, "title": OPT_STR, "subject": OPT_STR, "message": OPT_STR,
-           "fix": OPT_STR, "symptom": OPT_STR, "error": OPT_STR, "output": OPT_STR,
-           "duration_s": OPT_NUM, "details": ({}, None)}  # fmt: skip
+FINDING: dict[str, Any] = {"kind": str, "title": str, "subject": str, "message": str, "fix": str,
+                           "symptom": str, "error": OPT_STR, "output": str,
+                           "duration_s": OPT_NUM, "details": ({}, None)}  # fmt: skip
+_NEEDED = "__required__"  # keys a dict spec must have: the printers index them
 DOCUMENT: dict[str, Any] = {
     "schema": str, "created": OPT_STR, "torchwarden": OPT_STR, "source": OPT_STR,
     "fingerprint": FINGERPRINT,
-    "rules": ListOf({**FINDING, "rule": str, "verdict": LEVEL}),
-    "probes": ListOf({**FINDING, "probe": str, "status": LEVEL}),
+    "rules": ListOf({**FINDING, "rule": str, "verdict": LEVEL, _NEEDED: ("rule", "verdict")}),
+    "probes": ListOf({**FINDING, "probe": str, "status": LEVEL,
+                      _NEEDED: ("probe", "status", "message", "fix")}),
 }  # fmt: skip
 # C0 and C1 control characters other than tab and newline: they could drive a terminal
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
@@ -95,8 +97,14 @@ def _check(value: Any, spec: Any, where: str) -> None:
     elif isinstance(spec, dict):
         if not isinstance(value, dict):
             raise _wrong(where, "an object", value)
+        for key in spec.get(_NEEDED, ()):
+            if key not in value:
+                raise FingerprintError(
+                    f"{where} has no {key!r}; record the fingerprint again with "
+                    "`torchwarden doctor --json PATH`."
+                )
         for key, sub in spec.items():
-            if key in value:
+            if key in value and key != _NEEDED:
                 _check(value[key], sub, f"{where}.{key}" if where else key)
     elif isinstance(spec, ListOf):
         if not isinstance(value, list):

@@ -14,6 +14,8 @@ precise. Each message names the problem and how to fix it.
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
     │   └── FingerprintError        a fingerprint file is unreadable or of another schema
     ├── DataError                   the host→device data path (torchwarden.data)
+    │   ├── DataArgumentError       an argument of the wrong type (also a TypeError)
+    │   ├── DeviceUnavailableError  a device was asked for that this machine does not have
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
@@ -28,7 +30,9 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "DataArgumentError",
     "DataError",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "EnvError",
     "FingerprintError",
@@ -99,6 +103,14 @@ class FingerprintError(EnvError):
 
 class DataError(TorchwardenError):
     """The data path could not move or share memory as asked."""
+
+
+class DataArgumentError(DataError, TypeError):
+    """A data-path function got an argument of a type it cannot use."""
+
+
+class DeviceUnavailableError(DataError):
+    """A device was asked for (``"cuda"``, ``"cuda:3"``) that this machine does not have."""
 
 
 class ZeroCopyError(DataError):

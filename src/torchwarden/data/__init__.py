@@ -21,12 +21,16 @@ from torchwarden.data.transfer_audit import Audit as Audit
 from torchwarden.data.transfer_audit import AuditBudget as AuditBudget
 from torchwarden.data.transfer_audit import active_audit as active_audit
 from torchwarden.data.transfer_audit import audit as audit
+from torchwarden.errors import DataArgumentError as DataArgumentError
+from torchwarden.errors import DeviceUnavailableError as DeviceUnavailableError
 
 __all__ = [
     "Audit",
     "AuditBudget",
     "CopyReason",
+    "DataArgumentError",
     "DevicePrefetcher",
+    "DeviceUnavailableError",
     "Finding",
     "GPUResidentLoader",
     "StepCounts",

@@ -14,13 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import errno
-import fcntl
-import functools
 import os
 import random
-import socket
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,15 +25,10 @@ from types import TracebackType
 
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.gpu_request import GpuRequest, parse_gpu_request
-from torchwarden.runtime.lease_files import (
-    LeaseDir,
-    bind_guard,
-    probe,
-    read_holder,
-    resolve_lease_dir,
-)
+from torchwarden.runtime.lease_files import LeaseDir, probe, resolve_lease_dir
 from torchwarden.runtime.lease_holder import Holder
 from torchwarden.runtime.lease_keeper import TOKEN_VAR, Keeper
+from torchwarden.runtime.lease_take import Held, try_take
 
 __all__ = [
     "GpuRequest",
@@ -48,15 +40,9 @@ __all__ = [
     "parse_gpu_request",
 ]
 
-# A lock that is held but carries no live holder's record was either just taken (the
-# record follows within microseconds; a dead holder's record may linger until then) or
-# is being probed by `torchwarden gpus`; look again for this long before calling it held.
-_SETTLE_S = 0.5
 _BACKOFF_START_S, _BACKOFF_MAX_S = 0.1, 2.0
-_REPLACED_TRIES = 20  # a lock file replaced this often while we lock it is an attack
 
 WaitCallback = Callable[[dict[int, Holder | None]], None]
-Held = tuple[int, socket.socket]  # the lock file's descriptor and the guard
 
 
 class LeaseState(enum.Enum):
@@ -149,7 +135,7 @@ def acquire(
     with LeaseDir(path) as directory:
         while True:
             holder = Holder.of_this_process(command)  # "since" is when the lease was taken
-            held, blocking = _try_take(candidates, request.count, directory, holder)
+            held, blocking = try_take(candidates, request.count, directory, holder)
             if held is not None:
                 return _lease(held, holder, path, keeper)
             if not wait:
@@ -173,7 +159,15 @@ def _lease(held: dict[int, Held], holder: Holder, path: Path, keeper: bool) -> L
         guard.set_inheritable(True)
     lease = Lease(tuple(sorted(held)), holder, path, held)
     if keeper:
-        lease._keeper = Keeper(lease.fds)
+        try:
+            lease._keeper = Keeper(lease.fds)
+        except OSError as e:  # no interpreter to start: the lease still holds for this process
+            warnings.warn(
+                f"torchwarden: the lease keeper could not start ({e}); GPUs {lease.indices} are "
+                "leased only while this process and children that kept its descriptors run.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
     return lease
 
 
@@ -189,8 +183,8 @@ def holders(
             indices = sorted(
                 int(name[4:-5])
                 for name in os.listdir(directory.fd)
-                if name.startswith("gpu-") and name.endswith(".lock") and name[4:-5].isdigit()
-                and len(name) < 16
+                if name.startswith("gpu-") and name.endswith(".lock") and name[4:-5].isascii()
+                and name[4:-5].isdigit() and len(name) < 16
             )  # fmt: skip
         return {i: probe(directory, i) for i in indices}
 
@@ -212,81 +206,6 @@ def _candidates(request: GpuRequest, available: Sequence[int]) -> list[int]:
             f"pass --gpus {len(visible)} or fewer, or check CUDA_VISIBLE_DEVICES."
         )
     return visible
-
-
-def _try_take(
-    candidates: list[int], count: int, directory: LeaseDir, holder: Holder
-) -> tuple[dict[int, Held] | None, dict[int, Holder | None]]:
-    """One non-blocking pass in ascending order: all ``count`` GPUs, or none kept."""
-    taken: dict[int, Held] = {}
-    blocking: dict[int, Holder | None] = {}
-    try:
-        for index in candidates:
-            held = _take_one(directory, index)
-            if held is None:
-                blocking[index] = read_holder(directory, index) or Holder.unnamed()
-                continue
-            taken[index] = held
-            holder.write_to(held[0])
-            if len(taken) == count:
-                return dict(taken), {}
-    finally:
-        if len(taken) < count:  # not all of them, or an error: keep none
-            for lock, guard in taken.values():
-                os.ftruncate(lock, 0)
-                os.close(lock)
-                guard.close()
-    return None, blocking
-
-
-def _take_one(directory: LeaseDir, index: int) -> Held | None:
-    """Lock GPU ``index``'s file (checking it is still the one at the path) and bind its guard."""
-    for _ in range(_REPLACED_TRIES):
-        fd = directory.open_lock(index)
-        if not _settled(functools.partial(_flock_now, fd), directory, index):
-            os.close(fd)
-            return None
-        if not directory.still_linked(fd, index):  # replaced between our open and our lock
-            os.close(fd)
-            continue
-        guards: list[socket.socket] = []
-        if not _settled(functools.partial(_bind_now, directory, index, guards), directory, index):
-            os.close(fd)  # the lock file was deleted while its holder held it
-            return None
-        return fd, guards[0]
-    raise LeaseError(
-        f"The lease file for GPU {index} in {directory.path} was replaced {_REPLACED_TRIES} "
-        "times while we locked it; someone is tampering with the lease directory. "
-        "Use an administrator's directory: see 'Sharing a machine' in docs/gpus.md."
-    )
-
-
-def _flock_now(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        return False
-    return True
-
-
-def _bind_now(directory: LeaseDir, index: int, out: list[socket.socket]) -> bool:
-    guard = bind_guard(directory, index)
-    if guard is not None:
-        out.append(guard)
-    return guard is not None
-
-
-def _settled(attempt: Callable[[], bool], directory: LeaseDir, index: int) -> bool:
-    """``attempt()``, tried again while the holder is unnamed or gone (see _SETTLE_S)."""
-    settle_until = time.monotonic() + _SETTLE_S
-    while not attempt():
-        holder = read_holder(directory, index)
-        if (holder is not None and holder.may_be_alive()) or time.monotonic() >= settle_until:
-            return False
-        time.sleep(0.02)
-    return True
 
 
 def _busy_error(

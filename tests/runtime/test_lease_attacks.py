@@ -187,3 +187,41 @@ def test_sigkill_of_torchwarden_run_keeps_the_lease_while_its_child_runs(
     acquire(
         parse_gpu_request("0,"), available=FOUR, lease_dir=lease_dir, wait=True, timeout=60
     ).release()
+
+
+RANKS_UNTIL = """
+import os, sys, time
+if os.environ.get("RANK") == "0":
+    print("ready", flush=True)
+for _ in range(2400):
+    if os.path.exists(sys.argv[1]):
+        break
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.slow
+def test_sigkill_of_torchwarden_run_keeps_the_lease_while_torchrun_ranks_run(
+    lease_dir: Path, tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
+    done = tmp_path / "ranks-may-end"
+    (tmp_path / "train.py").write_text(RANKS_UNTIL)
+    env = {**os.environ, "TORCHWARDEN_FAKE_GPU_COUNT": "1", "TORCHWARDEN_LEASE_DIR": str(lease_dir)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--gpus", "1",
+         "--nproc-per-node", "2", "--out", "out", "train.py", str(done)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+    )  # fmt: skip
+    procs.append(run)
+    try:
+        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+        run.send_signal(signal.SIGKILL)  # torchrun and its ranks live on
+        run.wait()
+        assert eventually(lambda: "still running" in _command(lease_dir))
+        with pytest.raises(LeaseError, match=r"GPU 0 is leased by"):
+            _take(lease_dir)
+    finally:
+        done.touch()  # the ranks end, then torchrun
+    acquire(
+        parse_gpu_request("0,"), available=FOUR, lease_dir=lease_dir, wait=True, timeout=120
+    ).release()

@@ -51,6 +51,8 @@ class Keeper:
             stderr=subprocess.DEVNULL,
             pass_fds=tuple(fds),
             cwd="/",
+            # not counted among an outer run's processes: those are the ones it waits for
+            env={k: v for k, v in os.environ.items() if k != TOKEN_VAR},
         )
         proc.wait()  # the first of the double fork exits at once
         assert proc.stdin is not None and proc.stdout is not None

@@ -7,12 +7,12 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.runtime.lease_helpers import eventually
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.lease import GpuRequest, Holder, acquire, holders, parse_gpu_request
 
@@ -100,18 +100,9 @@ def test_sigkill_frees_the_lease(lease_dir: Path, spawn: Spawn) -> None:
     holder.wait()
     # the killed holder's record is still in the file; the lock decides, once the
     # keeper has seen that the holder started nothing that still runs
-    assert _eventually(lambda: holders(lease_dir) == {3: None})
+    assert eventually(lambda: holders(lease_dir) == {3: None})
     with acquire(parse_gpu_request("3,"), available=FOUR, lease_dir=lease_dir) as lease:
         assert lease.indices == (3,)
-
-
-def _eventually(condition: Callable[[], bool], *, tries: int = 200) -> bool:
-    """``condition()`` became true within ``tries`` looks 50 ms apart (bounded, not timed)."""
-    for _ in range(tries):
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_any_n_takes_free_gpus(lease_dir: Path, spawn: Spawn) -> None:

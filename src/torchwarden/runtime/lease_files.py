@@ -33,6 +33,7 @@ from torchwarden.runtime.lease_holder import MAX_RECORD_BYTES, Holder, parse_hol
 __all__ = [
     "LeaseDir",
     "bind_guard",
+    "flock_now",
     "lock_path",
     "probe",
     "read_holder",
@@ -243,7 +244,7 @@ def probe(directory: LeaseDir, index: int) -> Holder | None:
     except OSError:
         fd = -1  # no lock file (or not one we may read): the guard still tells
     try:
-        if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode) and not _shared_lock(fd):
+        if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode) and not flock_now(fd, fcntl.LOCK_SH):
             return read_holder(directory, index) or Holder.unnamed()
         guard = bind_guard(directory, index)
         if guard is None:  # held through a lock file that was deleted or replaced
@@ -255,9 +256,10 @@ def probe(directory: LeaseDir, index: int) -> Holder | None:
             os.close(fd)
 
 
-def _shared_lock(fd: int) -> bool:
+def flock_now(fd: int, mode: int) -> bool:
+    """``flock(fd, mode | LOCK_NB)``: whether we got it (``False``: someone holds it)."""
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except OSError as e:
         if e.errno not in (errno.EAGAIN, errno.EACCES):
             raise

@@ -8,7 +8,6 @@ then bind the guard that survives the file being deleted.
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import functools
 import os
@@ -17,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from torchwarden.errors import LeaseError
-from torchwarden.runtime.lease_files import LeaseDir, bind_guard, read_holder
+from torchwarden.runtime.lease_files import LeaseDir, bind_guard, flock_now, read_holder
 from torchwarden.runtime.lease_holder import Holder
 
 __all__ = ["Held", "try_take"]
@@ -60,7 +59,7 @@ def _take_one(directory: LeaseDir, index: int) -> Held | None:
     """Lock GPU ``index``'s file (checking it is still the one at the path) and bind its guard."""
     for _ in range(_REPLACED_TRIES):
         fd = directory.open_lock(index)
-        if not _settled(functools.partial(_flock_now, fd), directory, index):
+        if not _settled(functools.partial(flock_now, fd, fcntl.LOCK_EX), directory, index):
             os.close(fd)
             return None
         if not directory.still_linked(fd, index):  # replaced between our open and our lock
@@ -76,16 +75,6 @@ def _take_one(directory: LeaseDir, index: int) -> Held | None:
         "times while we locked it; someone is tampering with the lease directory. "
         "Use an administrator's directory: see 'Sharing a machine' in docs/gpus.md."
     )
-
-
-def _flock_now(fd: int) -> bool:
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError as e:
-        if e.errno not in (errno.EAGAIN, errno.EACCES):
-            raise
-        return False
-    return True
 
 
 def _bind_now(directory: LeaseDir, index: int, out: list[socket.socket]) -> bool:

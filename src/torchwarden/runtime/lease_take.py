@@ -85,7 +85,11 @@ def _bind_now(directory: LeaseDir, index: int, out: list[socket.socket]) -> bool
 
 
 def _settled(attempt: Callable[[], bool], directory: LeaseDir, index: int) -> bool:
-    """``attempt()``, tried again while the holder is unnamed or gone (see _SETTLE_S)."""
+    """``attempt()``, tried again while the holder is unnamed or gone (see _SETTLE_S).
+
+    The record is only trusted to shorten this wait: whatever it says, the GPU counts
+    as taken while the lock or the guard is held.
+    """
     settle_until = time.monotonic() + _SETTLE_S
     while not attempt():
         holder = read_holder(directory, index)

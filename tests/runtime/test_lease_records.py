@@ -34,7 +34,10 @@ MARKUP = "[/bold][link=file:///etc/passwd]click[/link] [red]x"
 HOSTILE = [
     _record(user=5, pid="4242"),  # wrong types
     _record(pid=10**30),  # a huge integer
-    b'{"schema": "torchwarden.lease/1", "user": ' + b"[" * 3000 + b"]" * 3000 + b"}",  # deep
+    b'{"schema": "torchwarden.lease/1", "user": '
+    + b"[" * 1900
+    + b"]" * 1900
+    + b"}",  # deep, within 4 KiB
     _record(user=MARKUP),  # rich markup: printed as text
     _record(user="\x1b[2J\x1b[31mroot"),  # terminal escapes
     b"\xff\xfe not utf-8",

@@ -40,6 +40,13 @@ ALLOWED: dict[tuple[str, str], str] = {
         "internal: a refused run file; every caller catches OSError and answers 404 alike "
         "for a missing file and a forbidden one"
     ),
+    ("torchwarden.untrusted", "UntrustedInput"): (
+        "internal: the leaf reader of hostile files; each caller (env.report, "
+        "runtime.lease_holder) catches it and raises its own subsystem's error"
+    ),
+    ("torchwarden.runtime.lease_files", "self._lock_error"): (
+        "a method that builds the LeaseError (typed so); the scan cannot follow the call"
+    ),
     ("torchwarden.contracts.messages", "error"): (
         "a local bound to `kind(...)`, where `kind` is a ContractError subclass (typed so); "
         "the scan cannot follow the variable"

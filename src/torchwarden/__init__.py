@@ -16,6 +16,7 @@ from torchwarden.errors import ContractSpecError as ContractSpecError
 from torchwarden.errors import DataArgumentError as DataArgumentError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import DeviceContractError as DeviceContractError
+from torchwarden.errors import DeviceUnavailableError as DeviceUnavailableError
 from torchwarden.errors import DoesNotFitError as DoesNotFitError
 from torchwarden.errors import DtypeContractError as DtypeContractError
 from torchwarden.errors import EnvArgumentError as EnvArgumentError
@@ -98,6 +99,7 @@ __all__ = [
     "DataArgumentError",
     "DataError",
     "DeviceContractError",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "DtypeContractError",
     "EnvArgumentError",

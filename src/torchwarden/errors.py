@@ -24,6 +24,7 @@ Each class is importable from the root package and from the subpackage that rais
     │   └── ProbeError              a probe's workload misbehaved (reported as that probe's failure)
     ├── DataError                   the host→device data path (torchwarden.data)
     │   ├── DataArgumentError       a wrong argument to torchwarden.data (also ValueError, TypeError)
+    │   ├── DeviceUnavailableError  a device was asked for that this machine does not have
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
@@ -55,6 +56,7 @@ __all__ = [
     "DataArgumentError",
     "DataError",
     "DeviceContractError",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "DtypeContractError",
     "EnvArgumentError",
@@ -171,6 +173,10 @@ class DataArgumentError(DataError, ValueError, TypeError):
     """A ``torchwarden.data`` function got an argument of the wrong value or type."""
 
 
+class DeviceUnavailableError(DataError):
+    """A device was asked for (``"cuda"``, ``"cuda:3"``) that this machine does not have."""
+
+
 class ZeroCopyError(DataError):
     """Zero-copy was required (``copy=False``) but the memory cannot be shared."""
 
@@ -209,6 +215,8 @@ class ManifestError(CheckpointError):
 
 class NoCheckpointError(CheckpointError, FileNotFoundError):
     """A checkpoint was required but none in the directory verifies."""
+
+
 class ContractError(TorchwardenError):
     """A value crossing a model boundary broke its contract.
     The message names the function or module, the argument or output field, what was
@@ -216,6 +224,7 @@ class ContractError(TorchwardenError):
     The same facts are attributes: ``where``, ``path``, ``expected``, ``got``,
     ``bindings`` (name -> (size, path it came from)) and ``site``.
     """
+
     # Class-level defaults, set per error by the checker: no __init__ of its own, so
     # that torch.compile can trace the raise and show this message even in fullgraph.
     where: str = ""
@@ -224,13 +233,23 @@ class ContractError(TorchwardenError):
     got: str = ""
     bindings: dict[str, tuple[Any, str]] = {}  # noqa: RUF012 (replaced, never mutated)
     site: str | None = None
+
+
 class ContractSpecError(ContractError, ValueError):
     """A contract (string spec, annotation, option) cannot be read."""
+
+
 class ShapeContractError(ContractError, ValueError):
     """A tensor's shape disagrees with its contract or with a dimension bound earlier."""
+
+
 class DtypeContractError(ContractError, TypeError):
     """A tensor has another dtype than its contract allows, or a value is not a tensor."""
+
+
 class DeviceContractError(ContractError, ValueError):
     """A tensor is on another device than the model (or the call's first tensor)."""
+
+
 class NonFiniteError(ContractError, ValueError):
     """A tensor holds NaN or infinity where the contract asked for finite values."""

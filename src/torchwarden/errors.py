@@ -7,7 +7,10 @@ precise. Each message names the problem and how to fix it.
     ├── ScopeError                  misuse of a scope (re-entering a closed one, ...)
     │   └── TensorLeakError         a strict scope found leaked tensors; carries the report
     ├── NNError                     governed building blocks (torchwarden.nn)
-    │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   ├── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   └── CheckpointBudgetError   no segmentation keeps activations within the memory budget
+    ├── CommHookError               DDP communication hooks (torchwarden.distributed)
+    │   └── CommHookStateError      a saved hook state does not fit the hook or model it is loaded into
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
     │   └── LeaseError              a GPU lease could not be taken or is held by someone else
@@ -28,6 +31,9 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointBudgetError",
+    "CommHookError",
+    "CommHookStateError",
     "DataError",
     "DoesNotFitError",
     "EnvError",
@@ -71,6 +77,18 @@ class NNError(TorchwardenError):
 
 class SequenceTooLongError(NNError, ValueError):
     """A sequence is longer than the positional table was built for."""
+
+
+class CheckpointBudgetError(NNError, ValueError):
+    """Activation checkpointing cannot keep the measured activations within the budget."""
+
+
+class CommHookError(TorchwardenError):
+    """A DDP communication hook was asked for something it does not support."""
+
+
+class CommHookStateError(CommHookError):
+    """A saved hook state belongs to another hook, rank or model."""
 
 
 class RunError(TorchwardenError):

@@ -1,0 +1,119 @@
+"""Hook state and registration, in one process (a gloo group of one)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+
+import pytest
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from torchwarden.distributed import (
+    HOOKS,
+    CommHookError,
+    CommHookStateError,
+    PowerSGDHook,
+    register,
+)
+
+
+@pytest.fixture
+def group(tmp_path: object) -> Iterator[None]:
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path}/store", rank=0, world_size=1)
+    yield
+    dist.destroy_process_group()
+
+
+def ddp() -> nn.parallel.DistributedDataParallel:
+    torch.manual_seed(0)
+    return nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 2)))
+
+
+def train(model: nn.Module, steps: int) -> None:
+    for i in range(steps):
+        x = torch.randn(4, 8, generator=torch.Generator().manual_seed(i))
+        model.zero_grad()
+        model(x).square().sum().backward()
+
+
+def roundtrip(state: dict[str, object]) -> dict[str, object]:
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    buf.seek(0)
+    loaded: dict[str, object] = torch.load(buf, weights_only=True)
+    return loaded
+
+
+@pytest.mark.usefixtures("group")
+@pytest.mark.parametrize("kind", sorted(HOOKS))
+def test_state_loads_with_weights_only(kind: str) -> None:
+    model = ddp()
+    hook = register(model, kind)
+    train(model, 4)
+    state = roundtrip(hook.state_dict())
+    assert state["hook"] == kind and state["steps"] == 4
+    fresh = register(ddp(), kind)
+    fresh.load_state_dict(state)
+    assert fresh.steps == 4
+    again = fresh.state_dict()
+    for key, value in state.items():
+        if isinstance(value, dict) and key != "rng":
+            assert sorted(value) == sorted(again[key]), key
+
+
+@pytest.mark.usefixtures("group")
+def test_topk_alone_is_exact_at_ratio_one() -> None:
+    plain, hooked = ddp(), ddp()
+    register(hooked, "topk", ratio=1.0)
+    train(plain, 1)
+    train(hooked, 1)
+    for a, b in zip(plain.parameters(), hooked.parameters()):
+        assert torch.equal(a.grad, b.grad)
+
+
+@pytest.mark.usefixtures("group")
+def test_int8_carries_the_rounding_error() -> None:
+    model = ddp()
+    hook = register(model, "int8")
+    train(model, 1)
+    total = {n: p.grad.flatten() + hook.residuals[n] for n, p in model.module.named_parameters()}
+    model.zero_grad()
+    exact = ddp()
+    train(exact, 1)
+    for n, p in exact.module.named_parameters():
+        torch.testing.assert_close(total[n], p.grad.flatten(), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.usefixtures("group")
+def test_loading_another_hooks_state_says_how_to_fix() -> None:
+    model = ddp()
+    topk = register(model, "topk")
+    train(model, 1)
+    with pytest.raises(CommHookStateError, match="register the same hook"):
+        register(ddp(), "int8").load_state_dict(topk.state_dict())
+
+
+@pytest.mark.usefixtures("group")
+def test_loading_into_another_model_is_refused() -> None:
+    model = ddp()
+    hook = register(model, "topk")
+    train(model, 1)
+    other = nn.parallel.DistributedDataParallel(nn.Sequential(nn.Linear(8, 2)))
+    with pytest.raises(CommHookStateError, match="same model architecture"):
+        register(other, "topk").load_state_dict(hook.state_dict())
+
+
+@pytest.mark.usefixtures("group")
+def test_register_rejects_bad_input() -> None:
+    with pytest.raises(CommHookError, match="choose one of"):
+        register(ddp(), "zip")
+    with pytest.raises(CommHookError, match="wrap it first"):
+        register(nn.Linear(2, 2), "topk")  # type: ignore[arg-type]
+    with pytest.raises(CommHookError, match="ratio must be"):
+        register(ddp(), "topk", ratio=0.0)
+    with pytest.raises(CommHookError, match="does not take"):
+        register(ddp(), "int8", ratio=0.5)
+    with pytest.raises(CommHookError, match="leave it False"):
+        PowerSGDHook(None, batch_tensors_with_same_shape=True)

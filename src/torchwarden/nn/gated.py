@@ -60,10 +60,11 @@ class GatedDepth(nn.Module):
         if not blocks:
             raise ValueError("GatedDepth needs at least one block.")
         self.blocks = nn.ModuleList(blocks)
-        self.gates = nn.ModuleList(nn.Linear(d_model, 1) for _ in blocks)
-        for gate in self.gates:
+        gates = [nn.Linear(d_model, 1) for _ in blocks]
+        for gate in gates:
             nn.init.zeros_(gate.weight)
             nn.init.constant_(gate.bias, gate_bias)
+        self.gates = nn.ModuleList(gates)
         self.straight_through = straight_through
 
     def gate(self, layer: int, h: Tensor) -> Tensor:

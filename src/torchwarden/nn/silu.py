@@ -40,12 +40,13 @@ class SiLUFunction(torch.autograd.Function):
     def backward(ctx: Any, grad_out: Tensor) -> Tensor:  # type: ignore[override]
         (x,) = ctx.saved_tensors
         s = torch.sigmoid(x)
-        return grad_out * s * (1 + x * (1 - s))
+        grad_in: Tensor = grad_out * s * (1 + x * (1 - s))
+        return grad_in
 
 
 def silu(x: Tensor) -> Tensor:
     """Functional form of :class:`SiLU`."""
-    out: Tensor = SiLUFunction.apply(x)
+    out: Tensor = SiLUFunction.apply(x)  # type: ignore[no-untyped-call]
     return out
 
 

@@ -84,7 +84,7 @@ class MixedPrecision:
         """Backward ``loss`` and step the optimizer, or skip if a gradient is not finite.
         The gradients are zeroed afterwards either way."""
         scale = self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
-        self.scaler.scale(loss).backward()
+        self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
         self.scaler.unscale_(self.optimizer)  # before clipping: compare real gradients
         limit = self.max_grad_norm if self.max_grad_norm is not None else math.inf
         norm = float(torch.nn.utils.clip_grad_norm_(self.params(), limit))  # one sync per step

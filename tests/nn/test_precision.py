@@ -104,7 +104,7 @@ def test_state_round_trips_with_weights_only() -> None:
     fresh.load_state_dict(torch.load(buf, weights_only=True))
     assert fresh.scaler.get_scale() == mp.scaler.get_scale() == 32768.0
     assert (fresh.steps, fresh.skipped_steps) == (1, 1)
-    with pytest.raises(ValueError, match="dtype=torch.float16"):
+    with pytest.raises(ValueError, match=r"dtype=torch\.float16"):
         MixedPrecision(torch.optim.SGD(net.parameters()), device_type="cpu").load_state_dict(
             mp.state_dict()
         )

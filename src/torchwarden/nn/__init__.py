@@ -2,6 +2,11 @@
 
 from torchwarden.nn.act import ACTOutput as ACTOutput
 from torchwarden.nn.act import AdaptiveComputationTime as AdaptiveComputationTime
+from torchwarden.nn.activation_budget import BlockMemory as BlockMemory
+from torchwarden.nn.activation_budget import CheckpointPlan as CheckpointPlan
+from torchwarden.nn.activation_budget import measure_activations as measure_activations
+from torchwarden.nn.activation_budget import plan_segments as plan_segments
+from torchwarden.nn.checkpointing import CheckpointedSequential as CheckpointedSequential
 from torchwarden.nn.gated import DepthOutput as DepthOutput
 from torchwarden.nn.gated import GatedDepth as GatedDepth
 from torchwarden.nn.positional import PositionalEncoding as PositionalEncoding
@@ -12,10 +17,15 @@ from torchwarden.nn.silu import silu as silu
 __all__ = [
     "ACTOutput",
     "AdaptiveComputationTime",
+    "BlockMemory",
+    "CheckpointPlan",
+    "CheckpointedSequential",
     "DepthOutput",
     "GatedDepth",
     "PositionalEncoding",
     "SiLU",
     "SiLUFunction",
+    "measure_activations",
+    "plan_segments",
     "silu",
 ]

@@ -22,9 +22,9 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-from torchwarden.distributed import register
+from torchwarden.distributed import CommHook, register
 
-__all__ = ["RunSpec", "launch", "make_model", "run", "worker"]
+__all__ = ["RunSpec", "attach", "launch", "make_model", "run", "worker"]
 
 VOCAB, SEQ = 16, 24
 
@@ -42,6 +42,8 @@ class RunSpec:
     batch_size: int = 64
     lr: float = 0.05
     seed: int = 0
+    hidden: int = 128  # width of the MLP
+    depth: int = 0  # extra (hidden, hidden) layers, to make the gradients larger
     tag: str = ""  # names the result file; the hook's name when empty
     checkpoint: str = ""  # names the checkpoint file; the tag when empty
 
@@ -53,15 +55,18 @@ class RunSpec:
         return Path(self.out_dir) / f"{self.checkpoint or self.name}-ckpt-rank{rank}.pt"
 
 
-def make_model() -> nn.Module:
-    return nn.Sequential(
-        nn.Embedding(VOCAB, 16),
-        nn.Flatten(),
-        nn.Linear(SEQ * 16, 128),
-        nn.ReLU(),
-        nn.Dropout(0.1),
-        nn.Linear(128, 2),
-    )
+def make_model(hidden: int = 128, depth: int = 0) -> nn.Module:
+    layers: list[nn.Module] = [nn.Embedding(VOCAB, 16), nn.Flatten(), nn.Linear(SEQ * 16, hidden)]
+    for _ in range(depth):
+        layers += [nn.ReLU(), nn.Linear(hidden, hidden)]
+    return nn.Sequential(*layers, nn.ReLU(), nn.Dropout(0.1), nn.Linear(hidden, 2))
+
+
+def attach(ddp: nn.parallel.DistributedDataParallel, spec: RunSpec) -> CommHook | None:
+    """The spec's hook on ``ddp``; ``none`` keeps DDP's built-in all-reduce."""
+    if spec.hook == "none":
+        return None
+    return register(ddp, spec.hook, **spec.options)
 
 
 def batch(seed: int, step: int, rank: int, size: int) -> tuple[Tensor, Tensor]:
@@ -74,9 +79,9 @@ def run(spec: RunSpec, device: torch.device) -> dict[str, Any]:
     """Train one spec on this rank; return losses, step times, bytes and final weights."""
     rank = dist.get_rank()
     torch.manual_seed(spec.seed)  # the same initial weights on every rank
-    model = make_model().to(device)
+    model = make_model(spec.hidden, spec.depth).to(device)
     ddp = nn.parallel.DistributedDataParallel(model, device_ids=_ids(device))
-    hook = register(ddp, spec.hook, **spec.options) if spec.hook != "none" else None
+    hook = attach(ddp, spec)
     opt = torch.optim.SGD(ddp.parameters(), lr=spec.lr, momentum=0.9)
     torch.manual_seed(spec.seed + 1 + rank)  # dropout differs between ranks
     ckpt = spec.checkpoint_path(rank)

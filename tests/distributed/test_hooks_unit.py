@@ -15,6 +15,7 @@ from torchwarden.distributed import (
     CommHookError,
     CommHookStateError,
     PowerSGDHook,
+    TopKHook,
     register,
 )
 
@@ -115,5 +116,16 @@ def test_register_rejects_bad_input() -> None:
         register(ddp(), "topk", ratio=0.0)
     with pytest.raises(CommHookError, match="does not take"):
         register(ddp(), "int8", ratio=0.5)
+    with pytest.raises(CommHookStateError, match="not registered on a model yet"):
+        TopKHook().load_state_dict(
+            {
+                "hook": "topk",
+                "rank": 0,
+                "world_size": 1,
+                "steps": 0,
+                "bytes_sent": 0,
+                "residuals": {"w": torch.zeros(1)},
+            }
+        )
     with pytest.raises(CommHookError, match="leave it False"):
         PowerSGDHook(None, batch_tensors_with_same_shape=True)

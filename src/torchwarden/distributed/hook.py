@@ -148,6 +148,11 @@ class CommHook(ABC):
         return dict(self._numels)
 
     def check_names(self, names: Any, what: str) -> None:
+        if not self._numels:
+            raise CommHookStateError(
+                f"this {self.name!r} hook is not registered on a model yet; call "
+                "register(ddp_model, ...) first, then load_state_dict, before the first backward."
+            )
         unknown = sorted(set(names) - set(self._names.values()))
         if unknown:
             raise CommHookStateError(

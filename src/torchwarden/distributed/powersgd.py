@@ -74,7 +74,7 @@ class PowerSGDHook(CommHook):
             if self._built.get(index) != layout:
                 self._relayout(index, layout, bucket.buffer())
             self._touched.add(index)
-            self._count_compressed(layout)
+            self._count_compressed(layout, bucket.buffer().element_size())
         else:
             self.count(bucket.buffer().numel() * bucket.buffer().element_size(), "all_reduce")
         if bucket.is_last():
@@ -99,7 +99,7 @@ class PowerSGDHook(CommHook):
             self._build(index, saved, bucket.buffer())
             last = bucket.is_last() and index == plan[-1][0]
             part = _SavedBucket(index, saved.join(grads, bucket.buffer()), saved, last)
-            self._count_compressed(saved)
+            self._count_compressed(saved, part.buffer().element_size())
             # one at a time: every rank then launches the collectives in the same order
             done = torch_powersgd.powerSGD_hook(self.state, part).wait()  # type: ignore[arg-type]
             for name, value in saved.split(done).items():
@@ -109,12 +109,12 @@ class PowerSGDHook(CommHook):
         result.set_result(bucket.buffer())
         return result
 
-    def _count_compressed(self, layout: BucketLayout) -> None:
+    def _count_compressed(self, layout: BucketLayout, itemsize: int) -> None:
         plan = self.compressed(layout)
         names = {name for name, _, _ in plan}
         dense = sum(k for n, k in zip(layout.names, layout.numels) if n not in names)
         for numel in (dense, sum(p for _, p, _ in plan), sum(q for _, _, q in plan)):
-            self.count(numel * 4, "all_reduce")
+            self.count(numel * itemsize, "all_reduce")
 
     def _relayout(self, index: int, layout: BucketLayout, like: Tensor) -> None:
         # Buckets launched this iteration may still be in flight: leave theirs alone.

@@ -154,6 +154,9 @@ def worker(rank: int, world: int, store: str, specs: list[RunSpec], backend: str
     try:
         for spec in specs:
             result = run(spec, device)
+            if rank == 0:
+                took = sum(result["step_times"])
+                print(f"{spec.name}: {len(result['losses'])} steps in {took:.1f} s", flush=True)
             torch.save(result, Path(spec.out_dir) / f"{spec.name}-rank{rank}.pt")
     finally:
         dist.destroy_process_group()

@@ -21,7 +21,12 @@ RESUMED = ("topk", "int8", "powersgd")
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
     out = tmp_path_factory.mktemp("ddp")
-    specs = [RunSpec(hook=h, out_dir=str(out), steps=STEPS, save_at=SAVE_AT) for h in TRAINED]
+    # small buckets: several per step, so hooks must keep collectives in order across
+    # buckets, and the resumed run's first step must replay several saved layouts
+    specs = [
+        RunSpec(hook=h, out_dir=str(out), steps=STEPS, save_at=SAVE_AT, bucket_cap_mb=0.1)
+        for h in TRAINED
+    ]
     launch(specs, world=2)
     resumed = [
         replace(s, save_at=None, resume=True, tag=f"{s.hook}-resumed", checkpoint=s.hook)

@@ -46,24 +46,26 @@ class Int8Hook(ErrorFeedbackHook):
         layout, buffer = self.layout(bucket), bucket.buffer()
         acc = self.corrected(buffer, layout)  # (N,) float32
         amax = torch.stack([part.abs().max() for part in torch.split(acc, layout.numels)])  # (P,)
+        # Both collectives are launched from this thread, in bucket order. Launching the
+        # second from the first's callback (as torch's hooks chain them) lets gloo, whose
+        # callbacks run on its own threads, interleave several buckets' collectives in a
+        # different order on different ranks, and hang.
         self.count(amax.numel() * 4, "all_reduce")
-        work = dist.all_reduce(amax, op=dist.ReduceOp.MAX, group=self.group, async_op=True)
+        dist.all_reduce(amax, op=dist.ReduceOp.MAX, group=self.group)  # a few bytes
+        scale = torch.where(amax > 0, amax / self.levels, torch.ones_like(amax))
+        step = scale.repeat_interleave(torch.tensor(layout.numels, device=acc.device))  # (N,)
+        q = torch.round(acc / step).clamp_(-self.levels, self.levels)
+        self.carry(acc - q * step, layout)
+        q8 = q.to(torch.int8)
+        self.count(q8.numel(), "all_reduce")
+        work = dist.all_reduce(q8, group=self.group, async_op=True)
         assert work is not None
-        sizes = torch.tensor(layout.numels, device=acc.device)
+        world = self.world_size
 
-        def quantize_and_reduce(_: Future[Any]) -> Tensor:
-            scale = torch.where(amax > 0, amax / self.levels, torch.ones_like(amax))
-            step = scale.repeat_interleave(sizes)  # (N,) each element's quantum
-            q = torch.round(acc / step).clamp_(-self.levels, self.levels)
-            self.carry(acc - q * step, layout)
-            q8 = q.to(torch.int8)
-            self.count(q8.numel(), "all_reduce")
-            work = dist.all_reduce(q8, group=self.group, async_op=True)
-            assert work is not None
-            summed = work.get_future().wait()[0]  # as torch's PowerSGD hook chains collectives
-            buffer.copy_(summed.to(torch.float32).mul_(step).div_(self.world_size))
+        def dequantize(_: Future[Any]) -> Tensor:
+            buffer.copy_(q8.to(torch.float32).mul_(step).div_(world))
             return buffer
 
         self.end_of(bucket)
-        future: Future[Tensor] = work.get_future().then(quantize_and_reduce)
+        future: Future[Tensor] = work.get_future().then(dequantize)
         return future

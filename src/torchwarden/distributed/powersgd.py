@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import Tensor
 from torch.distributed.algorithms.ddp_comm_hooks import powerSGD_hook as torch_powersgd
 
@@ -48,6 +49,10 @@ class PowerSGDHook(CommHook):
         options.setdefault("start_powerSGD_iter", 2)
         super().__init__(process_group)
         self.state = torch_powersgd.PowerSGDState(process_group=process_group, **options)
+        # torch's hook chains its collectives in future callbacks; gloo runs those on its own
+        # threads, so with several buckets in flight ranks could launch them in different
+        # orders and hang. On gloo each bucket is therefore completed before the next.
+        self._serial = dist.get_backend(process_group) == "gloo"
         self._built: dict[int, BucketLayout] = {}  # bucket index -> layout of torch's entries
         self._touched: set[int] = set()  # buckets launched in the current iteration
         self._pieces: dict[str, dict[str, Tensor]] = {k: {} for k in _KINDS}
@@ -80,7 +85,10 @@ class PowerSGDHook(CommHook):
         if bucket.is_last():
             self._touched.clear()
         self.end_of(bucket)
-        return torch_powersgd.powerSGD_hook(self.state, bucket)
+        future = torch_powersgd.powerSGD_hook(self.state, bucket)
+        if self._serial:
+            future.wait()
+        return future
 
     def _replay_plan(self, layout: BucketLayout) -> list[tuple[int, BucketLayout]]:
         """The saved buckets that exactly tile this one, when none has run yet."""

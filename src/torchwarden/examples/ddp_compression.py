@@ -44,6 +44,7 @@ class RunSpec:
     seed: int = 0
     hidden: int = 128  # width of the MLP
     depth: int = 0  # extra (hidden, hidden) layers, to make the gradients larger
+    bucket_cap_mb: float | None = None  # DDP's bucket size (None: DDP's default)
     tag: str = ""  # names the result file; the hook's name when empty
     checkpoint: str = ""  # names the checkpoint file; the tag when empty
 
@@ -80,7 +81,9 @@ def run(spec: RunSpec, device: torch.device) -> dict[str, Any]:
     rank = dist.get_rank()
     torch.manual_seed(spec.seed)  # the same initial weights on every rank
     model = make_model(spec.hidden, spec.depth).to(device)
-    ddp = nn.parallel.DistributedDataParallel(model, device_ids=_ids(device))
+    ddp = nn.parallel.DistributedDataParallel(
+        model, device_ids=_ids(device), bucket_cap_mb=spec.bucket_cap_mb
+    )
     hook = attach(ddp, spec)
     opt = torch.optim.SGD(ddp.parameters(), lr=spec.lr, momentum=0.9)
     torch.manual_seed(spec.seed + 1 + rank)  # dropout differs between ranks

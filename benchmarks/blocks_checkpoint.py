@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import describe_device, timed, write_result
+from _common import describe_device, timed, write_outputs
 
 from torchwarden.nn import CheckpointedSequential, measure_activations
 
@@ -147,18 +147,18 @@ def main(argv: list[str] | None = None) -> int:
             f"{r['ms_per_step']:>9.2f} {r['time_vs_plain']:>8.2f}x"
         )
     print("\n".join(lines))
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "blocks_checkpoint.txt").write_text("\n".join(lines) + "\n")
-        write_result(
-            str(Path(args.out) / "blocks_checkpoint.json"),
-            {
-                "schema": "torchwarden.bench.blocks_checkpoint/1",
-                "device": describe_device(device),
-                "settings": {k: v for k, v in vars(args).items() if k != "out"},
-                "plans": rows,
-            },
-        )
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    write_outputs(
+        args.out,
+        "blocks_checkpoint",
+        "\n".join(lines),
+        {
+            "schema": "torchwarden.bench.blocks_checkpoint/1",
+            "device": describe_device(device),
+            "settings": settings,
+            "plans": rows,
+        },
+    )
     return 0
 
 

@@ -29,16 +29,17 @@ from typing import Any
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import describe_device, write_result
+from _common import describe_device, write_outputs
 
 from torchwarden.examples.ddp_compression import RunSpec, launch, make_model
 
-HOOKS = ["none", "allreduce", "bf16", "fp16", "int8", "topk", "powersgd"]
+HOOKS = ["none", "allreduce", "bf16", "fp16", "int8", "topk", "topk@0.1", "powersgd"]
 
 
-def options(hook: str, args: argparse.Namespace) -> dict[str, Any]:
+def options(name: str, args: argparse.Namespace) -> dict[str, Any]:
+    hook, _, ratio = name.partition("@")  # "topk@0.1": top-k keeping 10%
     if hook == "topk":
-        return {"ratio": args.ratio}
+        return {"ratio": float(ratio or args.ratio)}
     if hook == "powersgd":
         return {"matrix_approximation_rank": args.rank, "start_powerSGD_iter": 2}
     return {}
@@ -51,7 +52,7 @@ def parameter_count(args: argparse.Namespace) -> int:
 def measure(args: argparse.Namespace, out: Path) -> dict[str, dict[str, Any]]:
     specs = [
         RunSpec(
-            hook=h,
+            hook=h.partition("@")[0],
             out_dir=str(out),
             steps=args.steps,
             options=options(h, args),
@@ -114,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--ratio", type=float, default=0.01, help="topk: fraction kept")
     parser.add_argument("--rank", type=int, default=4, help="powersgd: approximation rank")
-    parser.add_argument("--hooks", nargs="+", default=HOOKS)
+    parser.add_argument("--hooks", nargs="+", default=HOOKS, help="names; topk@R sets its ratio")
     parser.add_argument("--out", help="directory for comm_hooks.json and comm_hooks.txt")
     args = parser.parse_args(argv)
     if args.backend == "nccl" and torch.cuda.device_count() < args.world:
@@ -129,20 +130,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     text = header + "\n" + table(rows)
     print(text)
-    if args.out:
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        (Path(args.out) / "comm_hooks.txt").write_text(text + "\n")
-        settings = {k: v for k, v in vars(args).items() if k != "out"}
-        write_result(
-            str(Path(args.out) / "comm_hooks.json"),
-            {
-                "schema": "torchwarden.bench.comm_hooks/1",
-                "device": describe_device(device),
-                "settings": settings,
-                "parameters": params,
-                "hooks": rows,
-            },
-        )
+    settings = {k: v for k, v in vars(args).items() if k != "out"}
+    write_outputs(
+        args.out,
+        "comm_hooks",
+        text,
+        {
+            "schema": "torchwarden.bench.comm_hooks/1",
+            "device": describe_device(device),
+            "settings": settings,
+            "parameters": params,
+            "hooks": rows,
+        },
+    )
     return 0
 
 

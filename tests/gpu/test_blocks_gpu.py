@@ -138,7 +138,10 @@ def test_blocks_compile_with_inductor_in_one_graph(kind: str) -> None:
 @two_gpus
 def test_hooks_over_nccl_train_and_resume_bitwise(tmp_path: Path) -> None:
     hooks, steps, save_at = ("allreduce", "bf16", "topk", "int8", "powersgd"), 40, 20
-    specs = [RunSpec(hook=h, out_dir=str(tmp_path), steps=steps, save_at=save_at) for h in hooks]
+    specs = [
+        RunSpec(hook=h, out_dir=str(tmp_path), steps=steps, save_at=save_at, bucket_cap_mb=0.1)
+        for h in hooks
+    ]
     launch(specs, world=2, backend="nccl")
     resumed = [
         replace(s, save_at=None, resume=True, tag=f"{s.hook}-resumed", checkpoint=s.hook)

@@ -150,10 +150,10 @@ def _now(device: torch.device) -> float:
 def worker(rank: int, world: int, store: str, specs: list[RunSpec], backend: str) -> None:
     """One rank: run every spec in order, each result saved by rank."""
     torch.set_num_threads(1)  # W ranks share the host's cores
-    dist.init_process_group(backend, init_method=f"file://{store}", rank=rank, world_size=world)
     device = torch.device("cuda", rank) if backend == "nccl" else torch.device("cpu")
     if device.type == "cuda":
-        torch.cuda.set_device(device)
+        torch.cuda.set_device(device)  # before the group, so NCCL binds this rank's GPU
+    dist.init_process_group(backend, init_method=f"file://{store}", rank=rank, world_size=world)
     try:
         for spec in specs:
             result = run(spec, device)

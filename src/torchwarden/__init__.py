@@ -10,7 +10,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import CheckpointBudgetError as CheckpointBudgetError
 from torchwarden.errors import CheckpointError as CheckpointError
+from torchwarden.errors import CommHookError as CommHookError
+from torchwarden.errors import CommHookStateError as CommHookStateError
 from torchwarden.errors import ContractError as ContractError
 from torchwarden.errors import ContractSpecError as ContractSpecError
 from torchwarden.errors import DataArgumentError as DataArgumentError
@@ -93,7 +96,10 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "CheckpointBudgetError",
     "CheckpointError",
+    "CommHookError",
+    "CommHookStateError",
     "ContractError",
     "ContractSpecError",
     "DataArgumentError",

@@ -13,7 +13,10 @@ Each class is importable from the root package and from the subpackage that rais
     ├── MemoryStatsError            torchwarden.memory cannot read the device asked (also ValueError)
     ├── NNError                     governed building blocks (torchwarden.nn)
     │   ├── NNArgumentError         a block built or called with a wrong argument (also ValueError)
-    │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   ├── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   └── CheckpointBudgetError   no segmentation keeps activations within the memory budget
+    ├── CommHookError               DDP communication hooks (torchwarden.distributed)
+    │   └── CommHookStateError      a saved hook state does not fit the hook or model it is loaded into
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
     │   ├── LeaseError              a GPU lease could not be taken or is held by someone else
@@ -50,7 +53,10 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointBudgetError",
     "CheckpointError",
+    "CommHookError",
+    "CommHookStateError",
     "ContractError",
     "ContractSpecError",
     "DataArgumentError",
@@ -124,6 +130,18 @@ class NNArgumentError(NNError, ValueError):
 
 class SequenceTooLongError(NNError, ValueError):
     """A sequence is longer than the positional table was built for."""
+
+
+class CheckpointBudgetError(NNError, ValueError):
+    """Activation checkpointing cannot keep the measured activations within the budget."""
+
+
+class CommHookError(TorchwardenError):
+    """A DDP communication hook was asked for something it does not support."""
+
+
+class CommHookStateError(CommHookError):
+    """A saved hook state belongs to another hook, rank or model."""
 
 
 class RunError(TorchwardenError):

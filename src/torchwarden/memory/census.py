@@ -45,9 +45,10 @@ def storage_key(t: torch.Tensor) -> tuple[str, int] | None:
     """Identity of a tensor's storage (device, data pointer); None for storage-less tensors."""
     try:
         storage = t.untyped_storage()
-    except (RuntimeError, NotImplementedError):  # meta, sparse, functional wrappers
+        # FakeTensors that torch.compile leaves in its caches refuse data_ptr(): no storage
+        ptr = storage.data_ptr()
+    except (RuntimeError, NotImplementedError):  # meta, sparse, fake and functional tensors
         return None
-    ptr = storage.data_ptr()
     if ptr == 0:
         return None
     return (str(t.device), ptr)

@@ -18,7 +18,14 @@ from torchwarden.errors import NotebookArgumentError
 from torchwarden.lifecycle.holdings import Holding
 from torchwarden.notebook.names import holder_label, site_text
 from torchwarden.notebook.release import release
-from torchwarden.notebook.table import Group, group_holdings, html_table, summary_line, text_table
+from torchwarden.notebook.table import (
+    Group,
+    group_holdings,
+    held_bytes,
+    html_table,
+    summary_line,
+    text_table,
+)
 from torchwarden.notebook.watch import CellWatch, Options
 from torchwarden.units import format_bytes, parse_bytes
 
@@ -46,9 +53,11 @@ class NotebookExtension:
         self.options = Options()
         self.watch = CellWatch(shell, self.options)
 
-    def groups(self, holds: list[Holding]) -> list[Group]:
+    def groups(self, holds: list[Holding]) -> tuple[list[Group], int]:
+        """Holdings by holder, and the bytes they pin together."""
         ns = self.shell.user_ns
-        return group_holdings(holds, lambda h: holder_label(h, ns), lambda h: site_text(h.site))
+        label = lambda h: holder_label(h, ns)  # noqa: E731
+        return group_holdings(holds, label, lambda h: site_text(h.site)), held_bytes(holds)
 
     def pre_run_cell(self, info: Any = None) -> None:
         if self.options.enabled:
@@ -57,8 +66,7 @@ class NotebookExtension:
     def post_run_cell(self, result: Any = None) -> None:
         if not self.options.enabled:
             return
-        groups = self.groups(self.watch.after_cell())
-        total = sum(g.total for g in groups)
+        groups, total = self.groups(self.watch.after_cell())
         if not groups or total < self.options.threshold:
             return
         count = getattr(result, "execution_count", None)
@@ -67,8 +75,7 @@ class NotebookExtension:
         _show(summary_line(title, groups), html_table(title, groups))
 
     def show_current(self) -> None:
-        groups = self.groups(self.watch.current())
-        total = sum(g.total for g in groups)
+        groups, total = self.groups(self.watch.current())
         title = f"this kernel holds {format_bytes(total)} of tensors (this process only)"
         _show(text_table(title, groups), html_table(title, groups))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from torchwarden.lifecycle.holdings import Holding
 from torchwarden.units import format_bytes
 
-__all__ = ["Group", "group_holdings", "html_table", "summary_line", "text_table"]
+__all__ = ["Group", "group_holdings", "held_bytes", "html_table", "summary_line", "text_table"]
 
 MAX_IN_LINE = 4  # groups named in the one-line summary; the table has them all
 StorageKey = tuple[str, int]
@@ -37,19 +37,30 @@ class Group:
         return self.nbytes + self.graph_bytes
 
 
-def _group(label: str, members: list[Holding], where: Callable[[Holding], str]) -> Group:
-    storages: dict[StorageKey | None, int] = {}
-    for h in members:
+def _bytes(holds: list[Holding]) -> tuple[int, int]:
+    """Storage bytes and graph bytes, each storage counted once."""
+    storages: dict[StorageKey, int] = {}
+    for h in holds:
         storages[h.storage if h.storage is not None else ("?", id(h))] = h.nbytes
     graph: dict[StorageKey, int] = {}
-    for h in members:
+    for h in holds:
         graph.update((k, n) for k, n in h.graph.storages if k not in storages)
+    return sum(storages.values()), sum(graph.values())
+
+
+def held_bytes(holds: list[Holding]) -> int:
+    """What ``holds`` pin together: storages and graphs shared between holders count once."""
+    return sum(_bytes(holds))
+
+
+def _group(label: str, members: list[Holding], where: Callable[[Holding], str]) -> Group:
+    nbytes, graph_bytes = _bytes(members)
     return Group(
         holder=label,
         kind=members[0].holder.kind,
         tensors=len(members),
-        nbytes=sum(storages.values()),
-        graph_bytes=sum(graph.values()),
+        nbytes=nbytes,
+        graph_bytes=graph_bytes,
         devices=tuple(sorted({h.device for h in members})),
         created=tuple(dict.fromkeys(where(h) for h in members)),
     )

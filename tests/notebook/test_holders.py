@@ -11,7 +11,9 @@ FOUR_MIB = "torch.zeros(1024, 1024)"  # float32: 4.0 MiB of storage
 
 def test_a_top_level_name_is_named_with_its_cell_and_line(kernel: Kernel) -> None:
     cell = kernel.ok(f"x = 1\noutputs = {FOUR_MIB}")
-    assert re.search(r"In\[\d+\] left 4\.0 MiB newly held — outputs 4\.0 MiB \(In\[2\] line 2\)", cell.report)
+    assert re.search(
+        r"In\[\d+\] left 4\.0 MiB newly held — outputs 4\.0 MiB \(In\[2\] line 2\)", cell.report
+    )
     html = next(d["text/html"] for d in cell.displays if "text/html" in d)
     assert "<td>outputs</td>" in html and "<td>In[2] line 2</td>" in html
 

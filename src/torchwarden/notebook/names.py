@@ -78,6 +78,8 @@ def holder_label(h: Holding, user_ns: dict[str, Any]) -> str:
     traceback = _TRACEBACK.match(path)
     if traceback is not None:
         return f"last traceback: {traceback.group(1)}"
+    if kind == "unknown":  # the walk skips IPython's own objects: they are not the user's names
+        return "no name: held from C++ (a graph, a hook) or inside IPython"
     if kind == "state":  # a model's weights read as one holding, not one row per tensor
         root = re.split(r"[.\[]", path.removeprefix("global "), maxsplit=1)[0]
         return f"{root} (parameters and state)"

@@ -33,6 +33,7 @@ _OUT_ENTRY = re.compile(r"^Out\[(\d+)\]$")
 _UNDERS = ("_", "__", "___")
 _TRACEBACK_NAMES = ("traceback", "tb")
 _SAVED_ERROR = ("last_type", "last_value", "last_traceback", "last_exc")
+_FORMATTERS = ("InteractiveTB", "SyntaxTB")
 StorageKey = tuple[str, int]
 
 
@@ -85,6 +86,16 @@ def _forget_output(shell: Any, obj: Any) -> None:
             setattr(shell.displayhook, under, "")
 
 
+def _drop_traceback(shell: Any) -> None:
+    for attr in _SAVED_ERROR:
+        if hasattr(sys, attr):
+            setattr(sys, attr, None)
+    for formatter in _FORMATTERS:  # each keeps the last traceback for %debug
+        handler = getattr(shell, formatter, None)
+        if getattr(handler, "tb", None) is not None:
+            handler.tb = None
+
+
 def _drop(shell: Any, name: str) -> None:
     ns = shell.user_ns
     entry = _OUT_ENTRY.match(name)
@@ -103,9 +114,7 @@ def _drop(shell: Any, name: str) -> None:
     elif name in _UNDERS:
         _forget_output(shell, ns.get(name))
     elif name in _TRACEBACK_NAMES:
-        for attr in _SAVED_ERROR:
-            if hasattr(sys, attr):
-                setattr(sys, attr, None)
+        _drop_traceback(shell)
     else:
         obj = ns.pop(name)
         if shell.user_ns_hidden.get(name) is obj:  # IPython's own copy (_7, _i7, ...)

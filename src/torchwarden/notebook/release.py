@@ -91,7 +91,7 @@ def _drop_traceback(shell: Any) -> None:
         if hasattr(sys, attr):
             setattr(sys, attr, None)
     for formatter in _FORMATTERS:  # each keeps the last traceback for %debug
-        handler = getattr(shell, formatter, None)
+        handler: Any = getattr(shell, formatter, None)
         if getattr(handler, "tb", None) is not None:
             handler.tb = None
 

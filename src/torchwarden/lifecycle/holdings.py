@@ -12,7 +12,7 @@ with the holding that keeps them.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -68,17 +68,22 @@ def holdings(
     tensors: list[torch.Tensor],
     *,
     where: Callable[[torch.Tensor], Site | None] = recorded_site,
+    named: Mapping[int, Holder] | None = None,
 ) -> list[Holding]:
     """The :class:`Holding` of each tensor in ``tensors`` (at most :data:`MAX_WALKED`).
 
-    ``where`` names a tensor's creation site. Collect garbage before the census that
+    ``where`` names a tensor's creation site; ``named`` gives holders the caller
+    already knows (``id(tensor) -> Holder``), so that only the others are walked
+    (a walk scans the heap once a level: tens of milliseconds). Collect garbage before the census that
     found ``tensors``: a dead reference cycle (a traceback, a closure) holds nothing,
     yet the list passed here keeps its tensors alive, with no holder to name.
     """
     targets = tensors[:MAX_WALKED]
     if not targets:
         return []
-    found = find_holders(targets, exclude=[tensors, targets])
+    named = named or {}
+    rest = [t for t in targets if id(t) not in named]
+    found = {**find_holders(rest, exclude=[tensors, targets, rest]), **named} if rest else named
     graphs = {id(t): graph_retention(t) for t in targets}
     # saved activations and view bases live because another holding needs them
     covered: set[StorageKey | None] = {key for g in graphs.values() for key, _ in g.storages}

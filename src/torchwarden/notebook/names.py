@@ -11,10 +11,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import torch
+
 from torchwarden.frames import Site, format_site
+from torchwarden.lifecycle.holder import Holder
 from torchwarden.lifecycle.holdings import Holding
 
-__all__ = ["CellNames", "holder_label", "output_names", "site_text"]
+__all__ = ["CellNames", "holder_label", "namespace_holders", "output_names", "site_text"]
 
 _UNDERS = ("_", "__", "___")
 _NUMBERED = re.compile(r"^_\d+$")
@@ -66,6 +69,26 @@ def output_names(user_ns: dict[str, Any], obj: Any) -> list[str]:
         names = [k for k, v in user_ns.items() if _NUMBERED.match(k) and v is obj]
     names.extend(u for u in _UNDERS if user_ns.get(u) is obj)
     return names
+
+
+def namespace_holders(user_ns: dict[str, Any], tensors: list[torch.Tensor]) -> dict[int, Holder]:
+    """Holders of tensors bound directly to a notebook name or output: no heap walk needed.
+
+    A cell's results are mostly bound to a top-level name (``outputs = model(x)``) or
+    shown (``Out[7]``); finding those takes one pass over the namespace.
+    """
+    by_id = {id(t): t for t in tensors}
+    found: dict[int, Holder] = {}
+    for name, value in list(user_ns.items()):
+        if by_id.get(id(value)) is value and not name.startswith("_"):
+            found.setdefault(id(value), Holder(f"global {name}", "global"))
+    out = user_ns.get("Out")
+    caches = list(out.values()) if isinstance(out, dict) else []
+    caches += [v for k, v in list(user_ns.items()) if k in _UNDERS or _NUMBERED.match(k)]
+    for value in caches:
+        if by_id.get(id(value)) is value:
+            found.setdefault(id(value), Holder("IPython Out", "ipython"))
+    return found
 
 
 def holder_label(h: Holding, user_ns: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ def test_all_is_complete() -> None:
 
 
 # every library subpackage; the CLI's surface is its commands, not its imports
-SUBPACKAGES = ["data", "env", "lifecycle", "memory", "nn", "report", "runtime"]
+SUBPACKAGES = ["data", "env", "lifecycle", "memory", "nn", "notebook", "report", "runtime"]
 
 
 @pytest.mark.parametrize("name", SUBPACKAGES)

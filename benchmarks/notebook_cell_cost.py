@@ -3,9 +3,12 @@
 One in-process IPython shell runs each cell in blocks, alternately with the extension
 loaded and unloaded, so drift hits both sides alike. Three cells:
 
-    empty      ``pass``: what every cell pays (counters, cache marks)
-    keeps      keeps one more small tensor: the counters move, so the census runs
+    empty      ``pass``: what every cell pays
+    binds      binds a new small tensor to a name: found in the namespace, no heap walk
+    keeps      appends one to a list: found by the heap walk (and, sites off, the census)
     ops        1000 small torch calls: the creation recorder's cost per call
+
+Each runs with creation sites recorded (the default) and without (``%tw sites off``).
 
     python benchmarks/notebook_cell_cost.py                      # CPU
     python benchmarks/notebook_cell_cost.py --device cuda --out benchmarks/results/x/notebook_cell_cost.json
@@ -14,6 +17,8 @@ loaded and unloaded, so drift hits both sides alike. Three cells:
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import sys
 import time
 from pathlib import Path
@@ -29,6 +34,7 @@ import torchwarden
 
 CELLS = {
     "empty": "pass",
+    "binds": "latest = torch.ones(4, device=DEVICE)",
     "keeps": "keep.append(torch.ones(4, device=DEVICE))",
     "ops": "for _ in range(1000):\n    y = x + 1",
 }
@@ -49,8 +55,9 @@ def measure(shell: InteractiveShell, code: str, blocks: int, block: int, sites: 
     for _ in range(blocks):
         plain += _time_cell(shell, code, block)
         torchwarden.load_ipython_extension(shell)
-        shell.run_line_magic("tw", f"sites {'on' if sites else 'off'}")
-        shell.run_line_magic("tw", "threshold 1GiB")  # measured quietly: nothing is printed
+        with contextlib.redirect_stdout(io.StringIO()):  # measured quietly: nothing is shown
+            shell.run_line_magic("tw", f"sites {'on' if sites else 'off'}")
+            shell.run_line_magic("tw", "threshold 1GiB")
         loaded += _time_cell(shell, code, block)
         torchwarden.unload_ipython_extension(shell)
     p, w = summary(plain), summary(loaded)
@@ -60,8 +67,8 @@ def measure(shell: InteractiveShell, code: str, blocks: int, block: int, sites: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--blocks", type=int, default=10)
-    parser.add_argument("--block", type=int, default=20)
+    parser.add_argument("--blocks", type=int, default=8)
+    parser.add_argument("--block", type=int, default=10)
     parser.add_argument("--out", help="write the result as JSON to this path")
     args = parser.parse_args()
     device = torch.device(args.device)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.notebook.kernel import Kernel
+from tests.notebook.kernel import Kernel, running
 
 pytestmark = [
     pytest.mark.gpu,
@@ -21,19 +21,17 @@ ALLOCATED = "print(torch.cuda.memory_allocated())"
 
 @pytest.fixture
 def kernel(tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel(tmp_path)
-    try:
-        k.ok("import torch\n%load_ext torchwarden\ntorch.zeros(1, device='cuda');")
+    with running(
+        tmp_path, "import torch\n%load_ext torchwarden\ntorch.zeros(1, device='cuda');"
+    ) as k:
         yield k
-    finally:
-        k.close()
 
 
 def test_cuda_holders_are_named_with_their_device(kernel: Kernel) -> None:
     cell = kernel.ok(f"outputs = {MIB_256}")
-    assert "outputs 256 MiB (In[2] line 1)" in cell.report, cell.report
+    assert "outputs 256 MiB (In[2]:1)" in cell.report, cell.report
     listed = kernel.ok("%tw").report
-    assert re.search(r"^  outputs +1 +256 MiB +— +cuda:0 +In\[2\] line 1$", listed, re.M), listed
+    assert re.search(r"^  outputs +1 +256 MiB +— +cuda:0 +In\[2\]:1$", listed, re.M), listed
 
 
 def test_release_returns_cuda_memory_by_the_allocators_count(kernel: Kernel) -> None:
@@ -55,6 +53,6 @@ def test_release_returns_cuda_memory_by_the_allocators_count(kernel: Kernel) -> 
 def test_a_graph_on_cuda_is_counted_and_released(kernel: Kernel) -> None:
     kernel.ok("w = torch.randn(4096, 4096, device='cuda', requires_grad=True)")  # 64 MiB
     cell = kernel.ok("loss = (w * 2).sin().sum()")  # sin() saves its 64 MiB input
-    assert re.search(r"loss 4 B \+64\.0 MiB graph \(In\[3\] line 1\)", cell.report), cell.report
+    assert re.search(r"loss 4 B \+64\.0 MiB graph \(In\[3\]:1\)", cell.report), cell.report
     released = kernel.ok("%tw release loss").report
     assert "cuda:0 64.0 MiB allocated" in released, released

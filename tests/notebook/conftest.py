@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.notebook.kernel import Kernel
+from tests.notebook.kernel import Kernel, running
 
 
 @pytest.fixture(scope="session")
@@ -17,9 +17,5 @@ def spec_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def kernel(spec_dir: Path) -> Iterator[Kernel]:
-    k = Kernel(spec_dir)
-    try:
-        k.ok("import torch\n%load_ext torchwarden\n%tw threshold 0")
+    with running(spec_dir, "import torch\n%load_ext torchwarden\n%tw threshold 0") as k:
         yield k
-    finally:
-        k.close()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,3 +89,14 @@ class Kernel:
     def close(self) -> None:
         self.client.stop_channels()
         self.manager.shutdown_kernel(now=True)
+
+
+@contextmanager
+def running(spec_dir: Path, setup: str) -> Iterator[Kernel]:
+    """A fresh kernel that has run ``setup``; shut down on exit."""
+    k = Kernel(spec_dir)
+    try:
+        k.ok(setup)
+        yield k
+    finally:
+        k.close()

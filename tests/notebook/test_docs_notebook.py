@@ -37,7 +37,7 @@ def test_the_leak_notebook_finds_and_releases_its_leaks(tmp_path: Path) -> None:
         client.execute(cleanup_kc=True)
     finally:
         km.shutdown_kernel(now=True)
-    assert "outputs 80.0 KiB +16.0 MiB graph (In[3] line 1)" in _report(nb, "outputs = model")
+    assert "outputs 80.0 KiB +16.0 MiB graph (In[3]:1)" in _report(nb, "outputs = model")
     assert "Out[4], _ 80.0 KiB +16.0 MiB graph" in _report(nb, "outputs.softmax")
     assert "last traceback: local hidden of evaluate()" in _report(nb, "def evaluate")
     released = _report(nb, "%tw release")

@@ -1,4 +1,4 @@
-"""Names in the kernel's own words: ``In[4] line 2`` for a site, ``Out[7], _`` for a holder.
+"""Names in the kernel's own words: ``In[4]:2`` for a site, ``Out[7], _`` for a holder.
 
 The scope engine phrases a site as ``file.py:LINE`` and a holder as a path from a
 root (``IPython Out[7]``, ``local h of f() (in sys.last_traceback)``). A notebook user
@@ -46,12 +46,12 @@ class CellNames:
             }
 
     def in_cells(self, site: Site | None) -> Site | None:
-        """``site`` with a cell's ``file:LINE`` spelled ``In[4] line 2``."""
+        """``site`` with a cell's ``file:LINE`` spelled ``In[4]:2``."""
         if site is None or site.user is None:
             return site
         filename, _, line = site.user.rpartition(":")
         count = self._known.get(filename)
-        return site if count is None else Site(f"In[{count}] line {line}", site.library)
+        return site if count is None else Site(f"In[{count}]:{line}", site.library)
 
 
 def site_text(site: Site | None) -> str:

@@ -88,7 +88,7 @@ def _size(g: Group) -> str:
 
 
 def summary_line(title: str, groups: list[Group]) -> str:
-    """``torchwarden: <title> — outputs 1.0 MiB (In[3] line 2) · Out[4], _ 4.0 KiB (...)``."""
+    """``torchwarden: <title> — outputs 1.0 MiB (In[3]:2) · Out[4], _ 4.0 KiB (...)``."""
     parts = [f"{g.holder} {_size(g)} ({_created(g, 1)})" for g in groups[:MAX_IN_LINE]]
     if len(groups) > MAX_IN_LINE:
         parts.append(f"{len(groups) - MAX_IN_LINE} more: %tw lists them")

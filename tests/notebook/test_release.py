@@ -8,6 +8,7 @@ FOUR_MIB = "torch.zeros(1024, 1024)"
 LAST_FRAME = (
     "import sys, weakref\ntb = sys.last_traceback\nwhile tb.tb_next:\n    tb = tb.tb_next\n"
 )
+MODES = "from torch.overrides import _get_current_function_mode_stack as modes\nprint(modes())"
 MEMORY_FREED = "import gc; gc.collect(); print(torch.is_tensor(t_ref()))"
 
 
@@ -72,10 +73,12 @@ def test_a_threshold_keeps_small_cells_quiet(kernel: Kernel) -> None:
 def test_off_and_unload_stop_the_reports(kernel: Kernel) -> None:
     kernel.ok("%tw off")
     assert kernel.ok(f"a = {FOUR_MIB}").reports == []
+    assert kernel.ok(MODES).stdout == "[]\n"  # not recording while off
     kernel.ok("%tw on")
     assert "b 4.0 MiB" in kernel.ok(f"b = {FOUR_MIB}").report
-    kernel.ok("%unload_ext torchwarden")
+    assert kernel.ok("%unload_ext torchwarden").reports == []
     assert kernel.ok(f"c = {FOUR_MIB}").reports == []
+    assert kernel.ok(MODES).stdout == "[]\n"  # the recording mode left with the extension
     assert "`%tw` not found" in kernel.ok("%tw").stdout  # the magic is gone too
 
 

@@ -65,6 +65,7 @@ class NotebookExtension:
 
     def post_run_cell(self, result: Any = None) -> None:
         if not self.options.enabled:
+            self.watch.discard()
             return
         groups, total = self.groups(self.watch.after_cell())
         if not groups or total < self.options.threshold:

@@ -154,7 +154,15 @@ class CellWatch:
         finally:
             del tensors
 
-    def close(self) -> None:
+    def discard(self) -> None:
+        """End this cell's recording without looking at it (``%tw off`` ran in the cell)."""
+        if self._recording:
+            self.recorder.pop()
         self._stop_recording()
+
+    def close(self) -> None:
+        """Stop for good (an unloading cell still gets its post-cell call: it stays quiet)."""
+        self.options.enabled = False
+        self.discard()
         self.seen.reset(())
         self._sites.clear()

@@ -54,4 +54,27 @@ def test_current_holdings_list_every_holder(kernel: Kernel) -> None:
     listed = kernel.ok("%tw").report
     assert "this kernel holds 8.0 MiB of tensors (this process only)" in listed
     assert re.search(r"^  a +1 +4\.0 MiB +— +cpu +In\[2\]:1$", listed, re.M), listed
-    assert re.search(r"^  b\[0\] +1 +4\.0 MiB", listed, re.M), listed
+    assert re.search(r"^  b\[…\] +1 +4\.0 MiB", listed, re.M), listed  # items of a list: one row
+
+
+def test_a_training_loop_reads_as_a_few_holdings(kernel: Kernel) -> None:
+    kernel.ok(
+        "model = torch.nn.Linear(512, 512)\nopt = torch.optim.SGD(model.parameters(), lr=0.1)"
+    )
+    loop = (
+        "history = []\n"
+        "for step in range(20):\n"
+        "    loss = model(torch.randn(64, 512)).pow(2).mean()\n"
+        "    opt.zero_grad()\n"
+        "    loss.backward()\n"
+        "    opt.step()\n"
+        "    history.append(loss)\n"
+    )
+    cell = kernel.ok(loop)
+    assert "gradients (.grad of parameters) 1.0 MiB" in cell.report, cell.report
+    listed = kernel.ok("%tw").report
+    # the kept losses are one holding (the last one is named `loss`, a shorter path), and
+    # none keeps a graph once backward has run
+    assert re.search(r"^  history\[…\] +19 +76 B +— +cpu +In\[3\]:3$", listed, re.M), listed
+    assert re.search(r"^  loss +1 +4 B +— +cpu +In\[3\]:3$", listed, re.M), listed
+    assert re.search(r"^  model \(parameters and state\) +2 +1\.0 MiB .* In\[2\]:1$", listed, re.M)

@@ -22,12 +22,13 @@ from torchwarden.lifecycle.graph import GraphRetention, graph_retention
 from torchwarden.lifecycle.holder import Holder
 from torchwarden.lifecycle.referrers import find_holders
 from torchwarden.lifecycle.sites import recorder
-from torchwarden.memory.census import storage_key, storage_nbytes
+from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 
 __all__ = ["MAX_WALKED", "Holding", "holdings", "recorded_site"]
 
 MAX_WALKED = 512  # holder walks beyond this many tensors cost seconds and add little
 StorageKey = tuple[str, int]
+_GRAD = Holder("parameter .grad", "state")
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,13 @@ def _holding(t: torch.Tensor, holder: Holder, graph: GraphRetention, site: Site 
     )
 
 
+def _gradients(targets: list[torch.Tensor]) -> dict[int, Holder]:
+    """Holders of targets that are a parameter's ``.grad`` (kept in C++, out of gc's sight)."""
+    ids = {id(t) for t in targets}
+    grads = [t.grad for t in live_tensors() if t.is_leaf and t.requires_grad and t.grad is not None]
+    return {id(g): _GRAD for g in grads if id(g) in ids}
+
+
 def holdings(
     tensors: list[torch.Tensor],
     *,
@@ -84,6 +92,8 @@ def holdings(
     named = named or {}
     rest = [t for t in targets if id(t) not in named]
     found = {**find_holders(rest, exclude=[tensors, targets, rest]), **named} if rest else named
+    if any(h.kind == "unknown" for h in found.values()):
+        found = {**found, **_gradients(targets)}
     graphs = {id(t): graph_retention(t) for t in targets}
     # saved activations and view bases live because another holding needs them
     covered: set[StorageKey | None] = {key for g in graphs.values() for key, _ in g.storages}

@@ -21,6 +21,7 @@ __all__ = ["CellNames", "holder_label", "namespace_holders", "output_names", "si
 
 _UNDERS = ("_", "__", "___")
 _NUMBERED = re.compile(r"^_\d+$")
+_INDEX = re.compile(r"\[\d+\]")
 _TRACEBACK = re.compile(r"^(.*) \(in sys\.last_(?:traceback|value|exc)\b.*\)$")
 
 
@@ -103,7 +104,10 @@ def holder_label(h: Holding, user_ns: dict[str, Any]) -> str:
         return f"last traceback: {traceback.group(1)}"
     if kind == "unknown":  # the walk skips IPython's own objects: they are not the user's names
         return "no name: held from C++ (a graph, a hook) or inside IPython"
+    if path == "parameter .grad":
+        return "gradients (.grad of parameters)"
     if kind == "state":  # a model's weights read as one holding, not one row per tensor
         root = re.split(r"[.\[]", path.removeprefix("global "), maxsplit=1)[0]
         return f"{root} (parameters and state)"
-    return path.removeprefix("global ")
+    # items of one list read as one holding: history[0] ... history[49] -> history[…]
+    return _INDEX.sub("[…]", path.removeprefix("global "))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import sys
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,13 +121,15 @@ class CellWatch:
             new = [t for ref in fresh if (t := ref()) is not None]
             self.cells.refresh()
             self._keep_sites(new)
-            return self._holdings(new)
+            return self._holdings(new, self.site)
         finally:
             self._stop_recording()
 
-    def _holdings(self, tensors: list[torch.Tensor]) -> list[Holding]:
+    def _holdings(
+        self, tensors: list[torch.Tensor], where: Callable[[torch.Tensor], Site | None]
+    ) -> list[Holding]:
         named = namespace_holders(self.shell.user_ns, tensors)
-        return holdings(_largest_first(tensors), where=self.site, named=named)
+        return holdings(_largest_first(tensors), where=where, named=named)
 
     def _keep_sites(self, new: list[torch.Tensor]) -> None:
         # the recorder forgets when the cell ends: sites of tensors that stay are copied
@@ -136,13 +139,19 @@ class CellWatch:
             if found is not None:
                 self._sites[id(t)] = (weakref.ref(t), found)
 
-    def site(self, t: torch.Tensor) -> Site | None:
-        """Where ``t`` was made: recorded in this cell, or kept from an earlier one."""
-        found = self.recorder.where(t)
-        if found is not None:
-            return self.cells.in_cells(found)
+    def kept_site(self, t: torch.Tensor) -> Site | None:
+        """Where ``t`` was made, as kept when the cell that made it ended."""
         entry = self._sites.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
+
+    def site(self, t: torch.Tensor) -> Site | None:
+        """Where ``t`` was made: kept from an earlier cell, or recorded in this one.
+
+        The earlier cell wins: this cell's recorder also notes old tensors that a
+        torch call merely returned again (``p.grad``, an in-place op).
+        """
+        found = self.kept_site(t)
+        return found if found is not None else self.cells.in_cells(self.recorder.where(t))
 
     def current(self) -> list[Holding]:
         """Everything the kernel holds now (the census and the walk, without the diff)."""
@@ -150,7 +159,7 @@ class CellWatch:
         tensors = live_tensors()
         self.seen.reset(tensors)
         try:
-            return self._holdings(tensors)
+            return self._holdings(tensors, self.kept_site)  # not the %tw cell's own line
         finally:
             del tensors
 

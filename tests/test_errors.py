@@ -26,6 +26,10 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("torchwarden", "AttributeError"): (
         "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"
     ),
+    ("torchwarden.notebook.extension", "UsageError"): (
+        "the %tw magic's boundary: IPython shows a UsageError as one line, not a traceback; "
+        "its message is the NotebookArgumentError's, which NotebookExtension.command raises"
+    ),
     ("torchwarden.runtime.runner", "Terminated"): (
         "internal control flow: a BaseException from the SIGTERM handler to the runner, "
         "caught there and turned into the 'interrupted' status; it never reaches the user"

@@ -32,6 +32,8 @@ from torchwarden.errors import NNArgumentError as NNArgumentError
 from torchwarden.errors import NNError as NNError
 from torchwarden.errors import NoCheckpointError as NoCheckpointError
 from torchwarden.errors import NonFiniteError as NonFiniteError
+from torchwarden.errors import NotebookArgumentError as NotebookArgumentError
+from torchwarden.errors import NotebookError as NotebookError
 from torchwarden.errors import ProbeError as ProbeError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
@@ -91,6 +93,20 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext torchwarden``: report after each cell what the kernel newly holds."""
+    from torchwarden.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext torchwarden``: stop reporting and forget what was recorded."""
+    from torchwarden.notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted(__all__)
 
@@ -120,6 +136,8 @@ __all__ = [
     "NNError",
     "NoCheckpointError",
     "NonFiniteError",
+    "NotebookArgumentError",
+    "NotebookError",
     "ProbeError",
     "ReportError",
     "RunError",
@@ -141,10 +159,12 @@ __all__ = [
     "contracts",
     "data",
     "graph_retention",
+    "load_ipython_extension",
     "memory",
     "nn",
     "scope",
     "scoped",
     "step",
     "train",
+    "unload_ipython_extension",
 ]

@@ -31,6 +31,8 @@ Each class is importable from the root package and from the subpackage that rais
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
+    ├── NotebookError               the IPython/Jupyter extension (%load_ext torchwarden, %tw)
+    │   └── NotebookArgumentError   a wrong %tw command, size or name to release (also ValueError)
     ├── ReportError                 run records and HTML reports
     ├── TrainError                  training state that survives failure (torchwarden.train)
     │   ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
@@ -75,6 +77,8 @@ __all__ = [
     "NNError",
     "NoCheckpointError",
     "NonFiniteError",
+    "NotebookArgumentError",
+    "NotebookError",
     "ProbeError",
     "ReportError",
     "RunError",
@@ -209,6 +213,14 @@ class DoesNotFitError(DataError):
 
 class TransferBudgetError(DataError):
     """An audited step exceeded a transfer or synchronisation budget."""
+
+
+class NotebookError(TorchwardenError):
+    """The IPython/Jupyter extension could not do what a ``%tw`` command asked."""
+
+
+class NotebookArgumentError(NotebookError, ValueError):
+    """A ``%tw`` command, a size or a name to release was not understood."""
 
 
 class ReportError(TorchwardenError):

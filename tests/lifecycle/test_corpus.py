@@ -16,6 +16,7 @@ ACTS: list[torch.Tensor] = []
 CALLBACKS: list[Any] = []
 ERRORS: list[BaseException] = []
 VIEWS: list[torch.Tensor] = []
+TOTALS: dict[str, torch.Tensor] = {}
 
 
 class Cache:
@@ -47,18 +48,27 @@ def test_global_list() -> None:
 def test_validation_loss_summed_without_no_grad() -> None:
     model = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 1))
     batches = [torch.randn(64, 32) for _ in range(5)]
+    TOTALS.clear()
     with torchwarden.scope(mode="exact") as s:
-        total = torch.zeros(())
+        TOTALS["val"] = torch.zeros(())
         for xb in batches:
-            total = total + model(xb).pow(2).mean()  # SITE:val-loss
+            TOTALS["val"] = TOTALS["val"] + model(xb).pow(2).mean()  # SITE:val-loss
     leak = only_leak(s.report)
-    assert leak.holder == "local total"
+    assert leak.holder == f"{MOD}.TOTALS['val']"
     assert leak.site == here("SITE:val-loss")
     assert leak.retains_graph
     # each batch pins at least its 64x256 float32 hidden activations
     assert leak.graph_bytes >= 5 * 64 * 256 * 4
     assert "no_grad" in leak.fix
-    del total
+    TOTALS.clear()
+
+
+def test_name_bound_result_with_graph_is_a_result() -> None:
+    model = nn.Linear(8, 1)
+    with torchwarden.scope(mode="exact") as s:
+        total = model(torch.randn(4, 8)).sum()
+    assert s.report.ok, str(s.report)
+    assert total.grad_fn is not None
 
 
 def test_losses_summed_after_backward_pin_nothing() -> None:

@@ -12,7 +12,12 @@ import torchwarden
 SRC = Path(torchwarden.__file__).parent
 PACKAGES = ("lifecycle", "memory")
 # private names of the interpreter and of torch that have no public spelling
-FOREIGN = {("sys", "_getframe"), ("sys", "_current_frames"), ("torch", "_C")}
+FOREIGN = {
+    ("sys", "_getframe"),
+    ("sys", "_current_frames"),
+    ("torch", "_C"),
+    ("torch", "_is_functional_tensor"),
+}
 
 
 def _imports(path: Path, package: str) -> set[str]:

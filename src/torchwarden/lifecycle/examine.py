@@ -112,8 +112,10 @@ def _sort_out(
             state.append(_state(t, "state", holder.path))
         elif holder.kind == "unknown" and storage_key(t) in covered:
             results += 1
-        elif holder.frame_binding is not None and not graph.retains_graph:
-            results += 1  # the block's own result, bound to a name where the block ran
+        elif holder.frame_binding is not None or holder.kind == "internal":
+            # the block's own result, bound to a name where the block ran; or torch's
+            # own bookkeeping (compiled graphs' constants), which the user cannot drop
+            results += 1
         else:
             leaks.append((t, _leak(t, holder, graph), graph))
     return leaks, state, results

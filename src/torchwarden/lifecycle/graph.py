@@ -61,9 +61,9 @@ def _saved_values(node: Any) -> list[Any]:
     for name in _saved_attributes(node):
         with contextlib.suppress(RuntimeError):  # freed by backward(): pins nothing any more
             values.append(getattr(node, name))
-    if hasattr(node, "saved_tensors"):  # custom autograd.Function
-        with contextlib.suppress(RuntimeError):
-            values.extend(node.saved_tensors)
+    # custom autograd.Function (compiled graphs are one); reading it after backward raises
+    with contextlib.suppress(RuntimeError, AttributeError):
+        values.extend(node.saved_tensors)
     return values
 
 

@@ -25,7 +25,7 @@ class Holder:
     """A readable path to a tensor, and what kind of thing holds it."""
 
     path: str
-    kind: str  # global, local, closure, default, generator, state, ipython, unknown
+    kind: str  # global, local, closure, default, generator, state, ipython, internal, unknown
     frame_binding: str | None = None  # set when the path is one name in the given frame
 
     def __str__(self) -> str:

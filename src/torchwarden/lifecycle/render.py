@@ -15,6 +15,7 @@ __all__ = ["render_chain"]
 _MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
 _STATE_SLOTS = ("_parameters", "_buffers")
 _IPY_CACHE = re.compile(r"^_+\d*$")
+_TORCH_PACKAGES = ("torch", "torchwarden")
 
 
 def _func_name(code: types.CodeType) -> str:
@@ -177,6 +178,8 @@ def _root(
     module = modules.get(id(root), "?")
     if module == "__main__" or (ipython is not None and root is ipython):
         p.text, p.kind = f"global {key}", "global"
+    elif module.split(".")[0] in _TORCH_PACKAGES:
+        p.text, p.kind = f"{module}.{key}", "internal"  # torch's own caches (compile's, say)
     else:
         p.text, p.kind = f"{module}.{key}", "module"
 

@@ -16,7 +16,7 @@ import torch
 from torchwarden.findings import LeakFinding
 from torchwarden.frames import Site
 from torchwarden.lifecycle.graph import GraphRetention, graph_retention
-from torchwarden.lifecycle.holder import Holder
+from torchwarden.lifecycle.holder import RUNNING, Holder
 from torchwarden.lifecycle.leaks import leak_finding
 from torchwarden.lifecycle.referrers import find_holders
 from torchwarden.lifecycle.report import ScopeReport, StateTensor
@@ -30,6 +30,7 @@ __all__ = ["examine"]
 MAX_EXAMINED = 256  # holder walks beyond this many tensors add little and cost a lot
 _NOT_RECORDED = Site("<unknown: not created by a torch call on this thread>")
 Examined = tuple[torch.Tensor, LeakFinding, GraphRetention]
+Extents = dict[int, int]  # id(leaked tensor) -> entries of the containers holding it
 
 
 def _new_tensors(
@@ -91,10 +92,10 @@ def _bytes_leaked(leaks: list[Examined]) -> int:
 
 def _sort_out(
     snap: ScopeSnapshot, candidates: list[torch.Tensor]
-) -> tuple[list[Examined], list[StateTensor], int]:
-    """Leaks, state held by modules and optimizers, and how many were the block's results."""
+) -> tuple[list[Examined], list[StateTensor], int, Extents]:
+    """Leaks, state held by modules and optimizers, how many were results, holder extents."""
     if not candidates:
-        return [], [], 0
+        return [], [], 0, {}
     holders = find_holders(candidates, exclude=[candidates], enclosing=snap.enclosing)
     leaks: list[Examined] = []
     state: list[StateTensor] = []
@@ -112,22 +113,34 @@ def _sort_out(
             state.append(_state(t, "state", holder.path))
         elif holder.kind == "unknown" and storage_key(t) in covered:
             results += 1
-        elif holder.frame_binding is not None or holder.kind == "internal":
-            # the block's own result, bound to a name where the block ran; or torch's
-            # own bookkeeping (compiled graphs' constants), which the user cannot drop
+        elif holder.kind == "internal" or (
+            holder.frame_binding is not None
+            and not (graph.retains_graph and snap.enclosing is RUNNING)
+        ):
+            # The block's own result, bound to a name where the block ran, or torch's own
+            # bookkeeping (compiled graphs' constants). A running loop's name that keeps a
+            # graph stays a candidate: the step monitor's growth rule tells
+            # `total = total + loss` (its graph grows) from `loss = ...` (it does not).
             results += 1
         else:
             leaks.append((t, _leak(t, holder, graph), graph))
-    return leaks, state, results
+    extents = {id(t): holders[id(t)].extent for t, _, _ in leaks}
+    return leaks, state, results, extents
 
 
 def examine(
-    snap: ScopeSnapshot, *, kept: Collection[int] = (), exception: str | None = None
+    snap: ScopeSnapshot,
+    *,
+    kept: Collection[int] = (),
+    exception: str | None = None,
+    carried: Collection[torch.Tensor] = (),
 ) -> ScopeReport:
     """Compare the heap with ``snap``; classify what is new and alive.
 
     ``kept`` holds the ids of tensors the block meant to hand out (``scope.keep``);
-    ``exception`` names the exception that ended the block, if one did.
+    ``exception`` names the exception that ended the block, if one did; ``carried``
+    are tensors an earlier examination reported, examined again whatever their age
+    (a set that grows keeps its old members: see ``growth.py``).
     """
     after = sample()
     refs, grads, cpu_bytes = _new_tensors(snap, kept)
@@ -149,7 +162,9 @@ def examine(
         elif len(candidates) < MAX_EXAMINED:
             candidates.append(t)
     del refs
-    leaks, held_state, results = _sort_out(snap, candidates)
+    seen = {id(t) for t in candidates}
+    candidates += [t for t in carried if id(t) not in seen][: max(0, MAX_EXAMINED - len(seen))]
+    leaks, held_state, results, extents = _sort_out(snap, candidates)
     del candidates
     return ScopeReport(
         name=snap.name,
@@ -162,4 +177,5 @@ def examine(
         duration_s=time.perf_counter() - snap.started,
         bytes_leaked=_bytes_leaked(leaks),
         exception=exception,
+        leaked=[(weakref.ref(t), extents.get(id(t), 0)) for t, _, _ in leaks],
     )

@@ -34,18 +34,33 @@ _GRAPH_FIX = (
 )
 
 
+_BACKPROPAGATED = "keep `loss.item()` (a Python float) after backward() instead of the tensor"
+
+
 def leak_message(f: LeakFinding) -> str:
-    """What leaked, where it was made, who holds it, and the steps it was seen at."""
+    """What leaked, where it was made, who holds it, and how the set grew."""
     graph = f", keeping {format_bytes(f.graph_bytes)} of autograd graph" if f.retains_graph else ""
     shape = "x".join(map(str, f.shape)) or "scalar"
     via = f" (via {f.library_site})" if f.library_site else ""
-    text = (
-        f"{shape} {f.dtype} tensor ({format_bytes(f.nbytes)} on {f.device}) created at "
-        f"{f.site}{via} is still held by {f.holder}{graph}"
+    site = f.site or "a line torchwarden did not see (made between examinations)"
+    if f.growth_per_step is None:
+        if len(f.seen_at_steps) > 1:
+            graph += f"; found again at steps {', '.join(map(str, f.seen_at_steps))}: it grows"
+        return (
+            f"{shape} {f.dtype} tensor ({format_bytes(f.nbytes)} on {f.device}) created at "
+            f"{site}{via} is still held by {f.holder}{graph}"
+        )
+    steps = ", ".join(map(str, f.seen_at_steps))
+    return (
+        f"{f.holder} keeps growing: {f.count} {shape} {f.dtype} tensor(s) on {f.device}, "
+        f"{format_bytes(f.nbytes)}{graph} in all, created at {site}{via}; "
+        f"+{_per_step(f.growth_per_step)} a step since step {f.first_step} "
+        f"(examined at steps {steps})"
     )
-    if len(f.seen_at_steps) > 1:
-        text += f"; found again at steps {', '.join(map(str, f.seen_at_steps))}: it grows"
-    return text
+
+
+def _per_step(nbytes: float) -> str:
+    return format_bytes(round(nbytes)) if nbytes >= 1 else f"{nbytes:.2f} B"
 
 
 def leak_fix(f: LeakFinding) -> str:
@@ -53,6 +68,8 @@ def leak_fix(f: LeakFinding) -> str:
     fix = _FIXES.get(f.holder_kind, _FIXES["global"]).format(holder=f.holder)
     if f.retains_graph:
         fix = _GRAPH_FIX.format(graph=format_bytes(f.graph_bytes)) + "; " + fix
+    elif f.graph_nodes and not f.shape:
+        fix = _BACKPROPAGATED + "; " + fix  # a loss after backward(): its number is what is wanted
     return fix[0].upper() + fix[1:] + "."
 
 

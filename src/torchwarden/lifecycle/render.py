@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import types
 from typing import Any
@@ -195,4 +196,16 @@ def render_chain(
     _root(p, chain[0], chain[1], modules, ipython)
     for i in range(1, len(chain) - 1):
         _step(p, chain[i], chain[i + 1])
-    return Holder(p.result(), "state" if p.state else p.kind)
+    return Holder(p.result(), "state" if p.state else p.kind, extent=_extent(chain[1:-1]))
+
+
+def _extent(path: list[Any]) -> int:
+    """Entries of the containers on a path; attribute dicts (``__dict__``) do not count."""
+    total = 0
+    for node in path:
+        if isinstance(node, (list, set, frozenset, collections.deque)) or (
+            isinstance(node, dict)
+            and not any(getattr(other, "__dict__", None) is node for other in path)
+        ):
+            total += len(node)
+    return total

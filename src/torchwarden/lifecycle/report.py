@@ -57,6 +57,9 @@ class ScopeReport:
     bytes_leaked: int = 0
     suspect: bool = False
     exception: str | None = None
+    # (weak reference, holder extent) of each leaked tensor, in the order of ``leaks``;
+    # what the step monitor's growth rule reads, never serialised
+    leaked: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def memory(self) -> dict[str, dict[str, dict[str, int | None]]]:

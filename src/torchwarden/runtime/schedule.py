@@ -1,0 +1,79 @@
+"""When ``torchwarden run`` examines the heap exactly, so that governance stays cheap.
+
+An exact examination costs a census at each end, creation sites recorded while it is
+open, and a referrer walk: tens of milliseconds on a small heap, up to a second on
+a framework's heap of a million objects. The schedule places them by steps and caps
+them by time:
+
+* by steps: the k-th examination spans ``min(1 + k, MAX_SPAN)`` steps and opens
+  ``min(1 + k, MAX_GAP)`` steps after the previous one closed. Spans and gaps grow,
+  so a set that grows every Nth step is seen growing across two intervals longer than
+  N within about 10·N steps (``lifecycle.growth`` needs that to call it a leak);
+* by time: an examination opens only while the time spent examining (both ends, and
+  what the open span added to its steps beyond the usual step time) stays within
+  ``budget`` of the run's time so far (2 % by default), plus a fixed ``GRACE`` so a
+  short script is examined at all: the 2 % holds for runs longer than GRACE / budget.
+
+The counters' trend rule may ask for an examination early; the budget still holds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections import deque
+
+__all__ = ["GRACE_S", "MAX_GAP", "MAX_SPAN", "ExamSchedule"]
+
+MAX_SPAN = 12
+MAX_GAP = 24
+GRACE_S = 0.5
+
+
+class ExamSchedule:
+    """Says at each step boundary whether the open examination ends and a new one opens."""
+
+    def __init__(self, budget: float = 0.02) -> None:
+        self.budget = budget
+        self.count = 0  # examinations opened
+        self.spent_s = 0.0
+        self._started = time.perf_counter()
+        self._open_at: int | None = None
+        self._next_at = 1  # the first step boundary opens the first examination
+        self._usual: deque[float] = deque(maxlen=32)  # recent step times, none examined
+
+    def step_took(self, seconds: float, *, examining: bool) -> None:
+        """Record a step's time; an examined step's excess over the usual is examination cost."""
+        if not examining:
+            self._usual.append(seconds)
+        elif self._usual:
+            self.spent_s += max(0.0, seconds - statistics.median(self._usual))
+
+    def spent(self, seconds: float) -> None:
+        self.spent_s += seconds
+
+    def span_over(self, step: int) -> bool:
+        """True when the open examination has covered its span of steps."""
+        return self._open_at is not None and step - self._open_at >= min(self.count, MAX_SPAN)
+
+    def due(self, step: int, *, alarm: bool = False) -> bool:
+        """True when an examination should open now: its step has come, and the budget allows."""
+        if self._open_at is not None:
+            return False
+        if step < self._next_at and not alarm:
+            return False
+        return self.spent_s <= GRACE_S + self.budget * (time.perf_counter() - self._started)
+
+    def closed(self) -> None:
+        self._open_at = None
+
+    def opened(self, step: int) -> None:
+        self.count += 1
+        self._open_at = step
+        span = min(self.count, MAX_SPAN)
+        self._next_at = step + span + min(self.count, MAX_GAP)
+
+    @property
+    def share(self) -> float:
+        """Examination time as a share of the run's time so far."""
+        return self.spent_s / max(1e-9, time.perf_counter() - self._started)

@@ -29,8 +29,12 @@ _FIXES = {
     "unknown": "no Python object holds it; look for autograd graphs, hooks or C++ caches that still use it",
 }
 _GRAPH_FIX = (
-    "it also keeps its autograd graph ({graph}) alive: store loss.detach() or loss.item(), "
-    "or compute it under torch.no_grad()"
+    "it also keeps its autograd graph ({graph}) alive: store t.detach(), "
+    "or compute it under torch.no_grad() when it is never backpropagated"
+)
+_SCALAR_GRAPH_FIX = (
+    "it also keeps its autograd graph ({graph}) alive: keep `loss.item()` after backward(), "
+    "or compute it under torch.no_grad() when it is never backpropagated"
 )
 
 
@@ -67,7 +71,8 @@ def leak_fix(f: LeakFinding) -> str:
     """What to change, by the kind of holder; the graph first when it is the larger cost."""
     fix = _FIXES.get(f.holder_kind, _FIXES["global"]).format(holder=f.holder)
     if f.retains_graph:
-        fix = _GRAPH_FIX.format(graph=format_bytes(f.graph_bytes)) + "; " + fix
+        text = _GRAPH_FIX if f.shape else _SCALAR_GRAPH_FIX
+        fix = text.format(graph=format_bytes(f.graph_bytes)) + "; " + fix
     elif f.graph_nodes and not f.shape:
         fix = _BACKPROPAGATED + "; " + fix  # a loss after backward(): its number is what is wanted
     return fix[0].upper() + fix[1:] + "."

@@ -199,6 +199,7 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
         pid=os.getpid(),
         snapshot=forensics.snapshot_path.name if forensics.snapshot_path else None,
     )
+    record["summary"]["step_source"] = monitor.step_source  # how steps were detected
     finish(record, config, console)
     return RunOutcome(exit_code, status, record, config.out_dir)
 

@@ -89,6 +89,7 @@ class StepMonitor:
         self._forward_hooks: list[Any] = []
         self._lead: int | None = None  # id of the optimizer whose steps end a step
         self._depth = 0  # module forwards in progress (outermost-forward steps)
+        self._lead_module: int | None = None
         self.step_source = "none"
         self._lock = threading.Lock()
         self._t0 = self._last = time.perf_counter()
@@ -177,9 +178,12 @@ class StepMonitor:
 
     def _on_forward_end(self, module: Any, args: Any, output: Any) -> None:
         self._depth = max(0, self._depth - 1)
-        if self._depth == 0 and self._lead is None and self.step_source != MARKED:
-            if self.step_source == "none":
-                self.step_source = f"forwards of the outermost module ({type(module).__name__})"
+        if self._depth or self._lead is not None or self.step_source == MARKED:
+            return
+        if self._lead_module is None:  # the first outermost module; a loss module is another
+            self._lead_module = id(module)
+            self.step_source = f"forwards of the outermost module ({type(module).__name__})"
+        if id(module) == self._lead_module:
             self.boundary()
 
     # -- per step ------------------------------------------------------------------

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import _thread
 import collections
 import re
 import types
+import weakref
 from typing import Any
 
 import torch
@@ -17,6 +19,7 @@ _MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
 _STATE_SLOTS = ("_parameters", "_buffers")
 _IPY_CACHE = re.compile(r"^_+\d*$")
 _TORCH_PACKAGES = ("torch", "torchwarden")
+_LOCAL = _thread._local
 
 
 def _func_name(code: types.CodeType) -> str:
@@ -117,6 +120,9 @@ def _step(p: _Phrase, node: Any, child: Any) -> None:
         _tuple_slot(p, node, child)
     elif isinstance(node, dict):
         key = _dict_key(node, child)
+        if isinstance(key, weakref.ref):
+            p.attr_next = True  # threading.local: per-thread attribute dicts keyed by thread
+            return
         if as_attr and key in _MODULE_SLOTS:
             p.state = p.state or key in _STATE_SLOTS
             p.attr_next = True  # module.__dict__['_parameters']['w'] reads as module.w
@@ -125,7 +131,9 @@ def _step(p: _Phrase, node: Any, child: Any) -> None:
             p.var = str(key)
             return
         p.add(_key_text(key, as_attr))
-    elif isinstance(node, (list, tuple)):
+    elif isinstance(node, _LOCAL):
+        pass  # its attributes follow, in the thread's own dict
+    elif isinstance(node, (list, tuple, collections.deque)):
         p.add(f"[{next((i for i, v in enumerate(node) if v is child), '?')}]")
     elif isinstance(node, (set, frozenset)):
         p.add("{…}")

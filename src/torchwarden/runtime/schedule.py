@@ -5,8 +5,8 @@ open, and a referrer walk: tens of milliseconds on a small heap, up to a second 
 a framework's heap of a million objects. The schedule places them by steps and caps
 them by time:
 
-* by steps: the k-th examination spans ``min(1 + k, MAX_SPAN)`` steps and opens
-  ``min(1 + k, MAX_GAP)`` steps after the previous one closed. Spans and gaps grow,
+* by steps: the k-th examination (from 1) spans ``min(k, MAX_SPAN)`` steps and the
+  next opens ``min(ceil(k / 2), MAX_GAP)`` steps after it closed. Spans and gaps grow,
   so a set that grows every Nth step is seen growing across two intervals longer than
   N within about 10·N steps (``lifecycle.growth`` needs that to call it a leak);
 * by time: an examination opens only while the time spent examining (both ends, and
@@ -71,7 +71,7 @@ class ExamSchedule:
         self.count += 1
         self._open_at = step
         span = min(self.count, MAX_SPAN)
-        self._next_at = step + span + min(self.count, MAX_GAP)
+        self._next_at = step + span + min((self.count + 1) // 2, MAX_GAP)
 
     @property
     def share(self) -> float:

@@ -19,9 +19,11 @@ import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch.nn.modules.module import (
     register_module_forward_hook,
     register_module_forward_pre_hook,
@@ -39,6 +41,7 @@ __all__ = ["StepMonitor", "active_monitor", "step"]
 
 _active: StepMonitor | None = None
 MARKED = "torchwarden.step()"
+_COMPILE_HOOK_WARNING = r"Using `torch.compile\(module\)` when there are global hooks"
 BUDGET_ENV = "TORCHWARDEN_EXAM_BUDGET"  # share of run time exact examinations may take
 
 
@@ -90,6 +93,7 @@ class StepMonitor:
         self._lead: int | None = None  # id of the optimizer whose steps end a step
         self._depth = 0  # module forwards in progress (outermost-forward steps)
         self._lead_module: int | None = None
+        self._forwards_count = True  # until an optimizer step or torchwarden.step() is seen
         self.step_source = "none"
         self._lock = threading.Lock()
         self._t0 = self._last = time.perf_counter()
@@ -131,6 +135,9 @@ class StepMonitor:
             register_module_forward_pre_hook(self._on_forward_start),
             register_module_forward_hook(self._on_forward_end),
         ]
+        # torch.compile(module) warns that global hooks fire for the wrapper too: the
+        # outermost-forward rule counts that wrapper's forward once, as intended.
+        warnings.filterwarnings("ignore", message=_COMPILE_HOOK_WARNING, category=UserWarning)
         _active = self
         # Nothing is examined until the first step ends: what the script builds before
         # and during its first step (model, data, optimizer state) is set-up, not a leak.
@@ -138,7 +145,7 @@ class StepMonitor:
     def stop(self) -> None:
         """Remove the hooks; an examination still open is closed but not reported."""
         global _active
-        self._drop_forward_hooks()
+        self._remove_forward_hooks()
         if self._optimizer_hook is not None:
             self._optimizer_hook.remove()
             self._optimizer_hook = None
@@ -149,6 +156,14 @@ class StepMonitor:
             scope.close()
 
     def _drop_forward_hooks(self) -> None:
+        """Make the forward hooks inert; they are removed at :meth:`stop` only.
+
+        Compiled code is guarded on the set of global module hooks: removing them in
+        the middle of a run would recompile every compiled module once.
+        """
+        self._forwards_count = False
+
+    def _remove_forward_hooks(self) -> None:
         for hook in self._forward_hooks:
             hook.remove()
         self._forward_hooks = []
@@ -173,12 +188,17 @@ class StepMonitor:
         if id(optimizer) == self._lead:
             self.boundary()
 
+    # Inside code that Dynamo traces, the hooks do nothing: no guard on this object's
+    # state, no graph break. The compiled module's eager wrapper still counts the step.
     def _on_forward_start(self, module: Any, args: Any) -> None:
-        self._depth += 1
+        if not torch.compiler.is_compiling() and self._forwards_count:
+            self._depth += 1
 
     def _on_forward_end(self, module: Any, args: Any, output: Any) -> None:
+        if torch.compiler.is_compiling() or not self._forwards_count:
+            return
         self._depth = max(0, self._depth - 1)
-        if self._depth or self._lead is not None or self.step_source == MARKED:
+        if self._depth:
             return
         if self._lead_module is None:  # the first outermost module; a loss module is another
             self._lead_module = id(module)

@@ -6,6 +6,7 @@ the scope took when it opened, and knows nothing else of the scope.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import weakref
@@ -66,6 +67,19 @@ def _state(t: torch.Tensor, what: str, holder: str) -> StateTensor:
     )
 
 
+def _fresh(snap: ScopeSnapshot, graph: GraphRetention) -> GraphRetention:
+    """The graph without storages alive before the scope: dropping the holder frees none."""
+    fresh = tuple((key, n) for key, n in graph.storages if not snap.has_storage(key))
+    if len(fresh) == len(graph.storages):
+        return graph
+    by_device: dict[str, int] = {}
+    for (device, _), n in fresh:
+        by_device[device] = by_device.get(device, 0) + n
+    return dataclasses.replace(
+        graph, bytes=sum(n for _, n in fresh), by_device=by_device, storages=fresh
+    )
+
+
 def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> LeakFinding:
     return leak_finding(
         site=recorder.where(t) or _NOT_RECORDED,
@@ -100,7 +114,7 @@ def _sort_out(
     leaks: list[Examined] = []
     state: list[StateTensor] = []
     results = 0
-    graphs = {id(t): graph_retention(t) for t in candidates}
+    graphs = {id(t): _fresh(snap, graph_retention(t)) for t in candidates}
     # torch keeps the Python object of a tensor that C++ still uses (saved for backward):
     # such tensors are part of another tensor's graph, counted there, not leaks of their own.
     # The same goes for the base of a view: it lives on because the view needs its storage.

@@ -76,6 +76,11 @@ class GrowthTracker:
             out.update((id(t), t) for t in (ref() for ref in group.members) if t is not None)
         return list(out.values())
 
+    def site_of(self, t: torch.Tensor) -> str | None:
+        """The creation site recorded for ``t`` when an examination saw it, if any."""
+        entry = self._sites.get(id(t))
+        return entry[1] if entry is not None and entry[0]() is t else None
+
     def update(self, step: int, report: ScopeReport) -> None:
         """Group ``report``'s candidates and compare each group with its last sighting."""
         seen: dict[str, list[tuple[torch.Tensor, LeakFinding, int]]] = {}
@@ -86,6 +91,7 @@ class GrowthTracker:
                 seen.setdefault(group_of(leak.holder), []).append((t, leak, extent))
         for key, members in seen.items():
             self._sighting(key, step, members)
+        self._sites = {k: v for k, v in self._sites.items() if v[0]() is not None}
 
     def _site_of(self, t: torch.Tensor, site: str | None) -> str | None:
         # A carried member's site was known when it was new, if it was made while an

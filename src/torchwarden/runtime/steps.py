@@ -108,6 +108,10 @@ class StepMonitor:
         """Sets that filled and stopped growing (informational, not leaks)."""
         return self._growth.caches
 
+    def site_of(self, t: Any) -> str | None:
+        """The creation site of ``t`` if an examination of this run recorded it."""
+        return self._growth.site_of(t)
+
     @property
     def findings(self) -> list[dict[str, Any]]:
         """The leak findings in their ``run.json`` form (:attr:`leaks` holds the objects)."""

@@ -20,4 +20,4 @@ def test_verdict_under_a_memory_fraction_names_the_cap() -> None:
 def test_verdict_without_a_cap_reads_the_device() -> None:
     allowed = Allowance(limit=80 * GiB, free=GiB, fraction=1.0, device_total=80 * GiB, visible=None)
     verdict, fix = _verdict(2 * GiB, allowed, cached=0, largest=0)
-    assert "1.0 GiB free of 80 GiB" in verdict and "--memory-fraction" not in fix
+    assert "1.0 GiB free of 80.0 GiB" in verdict and "--memory-fraction" not in fix

@@ -251,7 +251,17 @@ def scoped(
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator form of :func:`scope`: tensors the function returns are not leaks.
 
-    The latest call's report is ``wrapped.last_report``.
+    Where the report goes: each call's report replaces ``wrapped.last_report`` (read it,
+    or print it, after the call); nothing is printed. With ``strict=True`` a call that
+    leaks raises :class:`~torchwarden.TensorLeakError`, whose ``report`` is the same.
+
+    >>> import torch, torchwarden
+    >>> @torchwarden.scoped
+    ... def step(x):
+    ...     return x * 2
+    >>> _ = step(torch.ones(2))
+    >>> step.last_report.ok
+    True
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:

@@ -27,7 +27,7 @@ __all__ = ["GRACE_S", "MAX_GAP", "MAX_SPAN", "ExamSchedule"]
 
 MAX_SPAN = 12
 MAX_GAP = 24
-GRACE_S = 0.5
+GRACE_S = 0.2
 
 
 class ExamSchedule:

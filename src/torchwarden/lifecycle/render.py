@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import _thread
 import collections
 import re
+import threading
 import types
 import weakref
 from typing import Any
@@ -19,7 +19,7 @@ _MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
 _STATE_SLOTS = ("_parameters", "_buffers")
 _IPY_CACHE = re.compile(r"^_+\d*$")
 _TORCH_PACKAGES = ("torch", "torchwarden")
-_LOCAL = _thread._local
+_LOCAL = threading.local
 
 
 def _func_name(code: types.CodeType) -> str:

@@ -81,8 +81,11 @@ class GrowthTracker:
         entry = self._sites.get(id(t))
         return entry[1] if entry is not None and entry[0]() is t else None
 
-    def update(self, step: int, report: ScopeReport) -> None:
-        """Group ``report``'s candidates and compare each group with its last sighting."""
+    def update(self, step: int, report: ScopeReport) -> bool:
+        """Group ``report``'s candidates and compare each with its last sighting.
+
+        Returns True when a group grew but is not a leak yet: worth a look again soon.
+        """
         seen: dict[str, list[tuple[torch.Tensor, LeakFinding, int]]] = {}
         for leak, (ref, extent) in zip(report.leaks, report.leaked, strict=True):
             t = ref()
@@ -92,6 +95,7 @@ class GrowthTracker:
         for key, members in seen.items():
             self._sighting(key, step, members)
         self._sites = {k: v for k, v in self._sites.items() if v[0]() is not None}
+        return any(g.growths and not g.confirmed for g in self._groups.values())
 
     def _site_of(self, t: torch.Tensor, site: str | None) -> str | None:
         # A carried member's site was known when it was new, if it was made while an

@@ -11,8 +11,11 @@ them by time:
   N within about 10·N steps (``lifecycle.growth`` needs that to call it a leak);
 * by time: an examination opens only while the time spent examining (both ends, and
   what the open span added to its steps beyond the usual step time) stays within
-  ``budget`` of the run's time so far (2 % by default), plus a fixed ``GRACE`` so a
-  short script is examined at all: the 2 % holds for runs longer than GRACE / budget.
+  ``budget`` of the run's time so far (2 % by default), counting the next one at what
+  the last one cost. The first examination may take ``GRACE_S`` before the budget has
+  accrued, so a short script is looked at once;
+* by suspicion: when a set grew at an examination, the next one opens at once, so a
+  leak that starts late is confirmed (or cleared) a few steps later.
 
 The counters' trend rule may ask for an examination early; the budget still holds.
 """
@@ -41,6 +44,8 @@ class ExamSchedule:
         self._open_at: int | None = None
         self._next_at = 1  # the first step boundary opens the first examination
         self._usual: deque[float] = deque(maxlen=32)  # recent step times, none examined
+        self._spent_at_open = 0.0
+        self._last_cost = 0.0  # what the latest examination cost, all told
 
     def step_took(self, seconds: float, *, examining: bool) -> None:
         """Record a step's time; an examined step's excess over the usual is examination cost."""
@@ -62,12 +67,23 @@ class ExamSchedule:
             return False
         if step < self._next_at and not alarm:
             return False
-        return self.spent_s <= GRACE_S + self.budget * (time.perf_counter() - self._started)
+        # The next examination is expected to cost what the last one did: open it only if
+        # that still fits the budget. The first one is free up to a short grace.
+        if self.budget >= 1.0:
+            return True  # no time cap: examinations placed by steps alone (tests, debugging)
+        allowed = self.budget * (time.perf_counter() - self._started)
+        return self.spent_s + self._last_cost <= max(allowed, GRACE_S if not self.count else 0.0)
 
     def closed(self) -> None:
         self._open_at = None
+        self._last_cost = self.spent_s - self._spent_at_open
+
+    def hurry(self, step: int) -> None:
+        """A set grew once: look again from the next step, to confirm or clear it soon."""
+        self._next_at = step
 
     def opened(self, step: int) -> None:
+        self._spent_at_open = self.spent_s
         self.count += 1
         self._open_at = step
         span = min(self.count, MAX_SPAN)

@@ -252,7 +252,8 @@ class StepMonitor:
             scope, self._exact = self._exact, None
             report = scope.close()
             self._schedule.closed()
-            self._growth.update(step_no, report)
+            if self._growth.update(step_no, report):
+                self._schedule.hurry(step_no)
         if self._exact is None and self._schedule.due(step_no, alarm=self._history.armed):
             self._open_exam()
             self._schedule.opened(step_no)

@@ -97,6 +97,7 @@ class LeakFinding(Finding):
     holder_kind: str = ""
     site: str | None = None
     library_site: str | None = None
+    storage_site: str | None = None  # for a view: the line that allocated its storage
     nbytes: int = 0
     device: str = "cpu"
     shape: tuple[int, ...] = ()

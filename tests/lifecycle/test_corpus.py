@@ -161,6 +161,19 @@ def test_small_view_of_large_tensor_reports_storage_bytes() -> None:
     VIEWS.clear()
 
 
+def test_view_reports_its_line_and_its_storages_line() -> None:
+    VIEWS.clear()
+    with torchwarden.scope(mode="exact") as s:
+        big = torch.randn(1000, 100)  # SITE:storage
+        VIEWS.append(big[:1])  # SITE:own-line
+        del big
+    leak = only_leak(s.report)
+    assert leak.site == here("SITE:own-line")
+    assert leak.storage_site == here("SITE:storage")
+    assert f"a view of storage allocated at {here('SITE:storage')}" in leak.message
+    VIEWS.clear()
+
+
 def log_step(value: torch.Tensor, seen: list[torch.Tensor] = []) -> None:  # noqa: B006 - planted
     seen.append(value)
 

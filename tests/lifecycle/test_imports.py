@@ -17,6 +17,8 @@ FOREIGN = {
     ("sys", "_current_frames"),
     ("torch", "_C"),
     ("torch", "_is_functional_tensor"),
+    ("t", "_base"),  # torch's view API: the tensor a view shares storage with
+    ("t", "_is_view"),
 }
 
 

@@ -80,8 +80,15 @@ def _fresh(snap: ScopeSnapshot, graph: GraphRetention) -> GraphRetention:
     )
 
 
+def _storage_site(t: torch.Tensor) -> str | None:
+    """For a view, the user's line that made the tensor it views (its storage's owner)."""
+    base = t._base if t._is_view() else None
+    return recorder.site(base) if base is not None else None
+
+
 def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> LeakFinding:
     return leak_finding(
+        storage_site=_storage_site(t),
         site=recorder.where(t) or _NOT_RECORDED,
         holder=holder.path,
         holder_kind=holder.kind,

@@ -46,6 +46,8 @@ def leak_message(f: LeakFinding) -> str:
     graph = f", keeping {format_bytes(f.graph_bytes)} of autograd graph" if f.retains_graph else ""
     shape = "x".join(map(str, f.shape)) or "scalar"
     via = f" (via {f.library_site})" if f.library_site else ""
+    if f.storage_site:
+        via += f", a view of storage allocated at {f.storage_site}"
     site = f.site or "a line torchwarden did not see (made between examinations)"
     if f.growth_per_step is None:
         if len(f.seen_at_steps) > 1:
@@ -88,6 +90,7 @@ def leak_finding(
     device: str,
     nbytes: int,
     graph: GraphRetention,
+    storage_site: str | None = None,
 ) -> LeakFinding:
     """A finding for one leaked tensor, with the autograd graph it keeps alive."""
     draft = LeakFinding(
@@ -96,6 +99,7 @@ def leak_finding(
         holder_kind=holder_kind,
         site=site.user,
         library_site=site.library,
+        storage_site=storage_site if storage_site != site.user else None,
         nbytes=nbytes,
         device=device,
         shape=shape,

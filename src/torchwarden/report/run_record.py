@@ -83,10 +83,14 @@ class Artifacts(TypedDict):
     snapshot: str | None
 
 
-class Summary(TypedDict):
+class _SummaryRequired(TypedDict):
     steps: int
     median_step_s: float | None
     peak_memory: dict[str, int]  # device -> bytes
+
+
+class Summary(_SummaryRequired, total=False):
+    step_source: str  # how steps were detected (optimizer, step(), forwards); added in /1
 
 
 class RunRecord(TypedDict):

@@ -159,7 +159,8 @@ STEP = shape(
 )
 ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR)})
 SUMMARY = shape(
-    Summary, {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory}
+    Summary,
+    {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory, "step_source": STR},
 )
 RUN = shape(
     RunRecord,

@@ -120,7 +120,7 @@ def _record(
         findings.insert(0, forensics.finding.replace(step=step, rank=config.rank))
         if status == "failed":  # an OOM the script caught and turned into another error
             status = "oom"
-    return build_record(
+    record = build_record(
         name=config.name,
         command=workload.command,
         status=status,
@@ -133,6 +133,8 @@ def _record(
         pid=os.getpid(),
         snapshot=forensics.snapshot_path.name if forensics.snapshot_path else None,
     )
+    record["summary"]["step_source"] = monitor.step_source  # how steps were detected
+    return record
 
 
 def _exit_code(e: SystemExit) -> int:

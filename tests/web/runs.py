@@ -78,6 +78,9 @@ def real_run(directory: Path) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "train.py").write_text(LEAK_LIST)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TORCHWARDEN_")}
+    # examinations placed by steps alone: within the default 2 % time budget, how many a
+    # toy loop of milliseconds gets depends on the machine's speed
+    env["TORCHWARDEN_EXAM_BUDGET"] = "1"
     proc = subprocess.run(
         [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--out", "out", "train.py"],
         cwd=directory, capture_output=True, text=True, timeout=240, env=env,

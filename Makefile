@@ -22,8 +22,10 @@ $(VENV)/.installed: pyproject.toml
 demo: setup
 	$(VENV)/bin/torchwarden run
 
+# Three workers on two cores: most tests wait on real subprocesses, kernels and browsers.
+# A file's tests stay on one worker (--dist loadfile), so module fixtures are built once.
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n 3 --dist loadfile
 
 test-gpu: setup
 	$(PY) -m pytest -q tests/gpu

@@ -100,7 +100,7 @@ def run_as_nobody(code: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def eventually(condition: Callable[[], bool], *, tries: int = 400) -> bool:
+def eventually(condition: Callable[[], bool], *, tries: int = 1200) -> bool:
     """``condition()`` became true within ``tries`` looks 50 ms apart (bounded, not timed)."""
     for _ in range(tries):
         if condition():

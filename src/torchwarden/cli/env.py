@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.console import Console
 
+from torchwarden.cli.options import check_output_file, check_shm_size
 from torchwarden.errors import EnvError
 
 __all__ = ["env"]
@@ -25,7 +26,11 @@ def env() -> None:
 @click.argument("a", type=_FILE)
 @click.argument("b", type=_FILE)
 @click.option(
-    "--json", "json_path", type=_FILE, help="Write the differences as torchwarden.envdiff/1."
+    "--json",
+    "json_path",
+    type=_FILE,
+    callback=check_output_file,
+    help="Write the differences as torchwarden.envdiff/1.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Also list differences that do not matter.")
 def diff_command(a: Path, b: Path, json_path: Path | None, show_all: bool) -> None:
@@ -94,14 +99,24 @@ def _cell(value: Any) -> str:
 )
 @click.option("--digest", help="Pin the base image by digest: sha256:<64 hex>.")
 @click.option("--no-compile", is_flag=True, help="Leave out the compiler torch.compile needs.")
-@click.option("--shm-size", help="docker run --shm-size (e.g. 16g) instead of --ipc=host.")
+@click.option(
+    "--shm-size",
+    callback=check_shm_size,
+    help="docker run --shm-size (e.g. 16g) instead of --ipc=host.",
+)
 @click.option(
     "--image",
     default="torchwarden-env",
     show_default=True,
     help="Image name in the build and run lines.",
 )
-@click.option("-o", "--output", type=_FILE, help="Write the Dockerfile here instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=_FILE,
+    callback=check_output_file,
+    help="Write the Dockerfile here instead of stdout.",
+)
 def dockerfile_command(
     fingerprint_path: Path | None,
     jupyter: bool,

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
@@ -35,15 +36,16 @@ def _default_out(name: str) -> Path:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Directory for run.json and report.html [default: runs/<time>-<name>].",
+    callback=check_run_out,
+    help="New or empty directory for the record [default: a fresh runs/<time>-<name>].",
 )
-@click.option("--name", help="Name of the run [default: the script's stem].")
+@click.option("--name", callback=check_name, help="Name of the run [default: the script's stem].")
 @click.option(
     "--gpus", metavar="N|I,J", help="Lease GPUs exclusively: a count (2) or indices (0,2)."
 )
 @click.option("--wait/--no-wait", default=False, help="Queue for leased GPUs instead of failing.")
 @click.option(
-    "--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long."
+    "--wait-timeout", type=SECONDS, metavar="SECONDS", help="Give up waiting after this long."
 )
 @click.option(
     "--memory-fraction",
@@ -53,7 +55,7 @@ def _default_out(name: str) -> Path:
 )
 @click.option(
     "--nproc-per-node",
-    type=int,
+    type=COUNT,
     metavar="N",
     help="Launch N processes through torchrun; every rank is governed.",
 )
@@ -67,7 +69,11 @@ def _default_out(name: str) -> Path:
     "--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous endpoint (multi-node)."
 )
 @click.option(
-    "--max-restarts", type=int, default=0, show_default=True, help="torchrun --max-restarts."
+    "--max-restarts",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="torchrun --max-restarts.",
 )
 @click.option(
     "--leak-check/--no-leak-check",

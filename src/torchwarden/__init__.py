@@ -21,6 +21,7 @@ from torchwarden.errors import MemoryStatsError as MemoryStatsError
 from torchwarden.errors import NNArgumentError as NNArgumentError
 from torchwarden.errors import NNError as NNError
 from torchwarden.errors import ProbeError as ProbeError
+from torchwarden.errors import RecordWriteError as RecordWriteError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
 from torchwarden.errors import ScopeArgumentError as ScopeArgumentError
@@ -89,6 +90,7 @@ __all__ = [
     "NNArgumentError",
     "NNError",
     "ProbeError",
+    "RecordWriteError",
     "ReportError",
     "RunError",
     "ScopeArgumentError",

@@ -16,6 +16,7 @@ Each class is importable from the root package and from the subpackage that rais
     │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
+    │   ├── RecordWriteError        the run's record could not be written (disk full, no permission)
     │   └── LeaseError              a GPU lease could not be taken or is held by someone else
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
     │   ├── EnvArgumentError        a wrong probe, probe name or Dockerfile option (also ValueError)
@@ -48,6 +49,7 @@ __all__ = [
     "NNArgumentError",
     "NNError",
     "ProbeError",
+    "RecordWriteError",
     "ReportError",
     "RunError",
     "ScopeArgumentError",
@@ -106,6 +108,13 @@ class RunError(TorchwardenError):
 
 class ScriptNotFoundError(RunError, FileNotFoundError):
     """The script or module named on the command line does not exist."""
+
+
+class RecordWriteError(RunError):
+    """The run's record could not be written: the disk is full or the directory is not writable.
+
+    The script's exit code is kept; the message says which file and what to free or change.
+    """
 
 
 class LeaseError(RunError):

@@ -6,9 +6,10 @@ printed by the command line's one error boundary (``cli/errors.py``).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +21,6 @@ from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
     from torchwarden.runtime.lease import Holder, Lease
-
-
-def _default_out(name: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{name}"
 
 
 @click.command(
@@ -111,18 +107,27 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     site), explains CUDA out-of-memory errors, and writes run.json and an offline
     report.html. The exit code is the script's.
     """
+    from torchwarden.runtime.signals import run_signals
+
+    signals = run_signals().install()  # first: a signal from here on still leaves a record
     if module and script:
         args = (script, *args)
         script = None
-    sys.exit(_run(Workload.resolve(script, module, args), opts))
+    try:
+        code = _run(Workload.resolve(script, module, args), opts)
+    finally:
+        signals.uninstall()
+    sys.exit(code)
 
 
 def _run(workload: Workload, opts: dict[str, Any]) -> int:
     """Take the leases, then run in this process or through torchrun; the exit code."""
     from torchwarden.runtime.config import RunConfig
+    from torchwarden.runtime.rundir import make_run_dir
 
-    name = opts["name"] or workload.name
-    config = RunConfig.from_options(opts, out_dir=opts["out"] or _default_out(name), name=name)
+    name = opts["name"] or _safe_name(workload.name)
+    config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
+    config = replace(config, out_dir=make_run_dir(opts["out"], name))
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:
@@ -141,6 +146,12 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     finally:
         if lease is not None:
             lease.release()
+
+
+def _safe_name(stem: str) -> str:
+    """A script's stem as a run name: characters other than a name's become '-'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]", "-", stem).lstrip(".-+_")[:100]
+    return cleaned or "run"
 
 
 def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:

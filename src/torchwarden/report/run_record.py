@@ -24,7 +24,7 @@ __all__ = [
     "Summary",
 ]
 
-RunStatus = Literal["ok", "failed", "interrupted", "oom"]
+RunStatus = Literal["ok", "failed", "interrupted", "oom", "running"]
 
 
 class GpuSummary(TypedDict):
@@ -78,9 +78,13 @@ class StepRecord(_StepRequired, total=False):
     transfers: dict[str, Any]  # with --audit-transfers: copies and syncs in the step
 
 
-class Artifacts(TypedDict):
+class _ArtifactsRequired(TypedDict):
     report: str | None
     snapshot: str | None
+
+
+class Artifacts(_ArtifactsRequired, total=False):
+    events: str | None  # events.jsonl: every step, as the run went
 
 
 class Summary(TypedDict):

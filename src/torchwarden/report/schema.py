@@ -157,7 +157,7 @@ STEP = shape(
         "transfers": OBJECT,
     },
 )
-ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR)})
+ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR), "events": null(STR)})
 SUMMARY = shape(
     Summary, {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory}
 )

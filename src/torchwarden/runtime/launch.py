@@ -25,6 +25,7 @@ from torchwarden.report.run_record import RunRecord
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
 from torchwarden.runtime.record import RunTimes, build_record, merge_records
 from torchwarden.runtime.runner import RunOutcome, finish
+from torchwarden.runtime.signals import SIGNALS
 from torchwarden.runtime.worker import worker_argv
 from torchwarden.runtime.workload import Workload
 
@@ -63,7 +64,7 @@ def _rank_records(out_dir: Path) -> list[RunRecord]:
 def launch(
     workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]
 ) -> RunOutcome:
-    """Run torchrun, forward Ctrl-C/SIGTERM to it, then merge the ranks' records."""
+    """Run torchrun, forward the signals that end a run to it, then merge the ranks' records."""
     console = Console(stderr=True)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
@@ -76,7 +77,7 @@ def launch(
         forwarded.append(signum)
         proc.send_signal(signum)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, forward) for s in SIGNALS}
     try:
         exit_code = proc.wait()
     finally:

@@ -78,7 +78,7 @@ class Progress:
 
 def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     status = record["status"]
-    colour = {"ok": "green", "failed": "red", "oom": "red", "interrupted": "yellow"}[status]
+    colour = {"ok": "green", "failed": "red", "oom": "red"}.get(status, "yellow")
     summary = record["summary"]
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")

@@ -15,41 +15,36 @@ from __future__ import annotations
 
 import os
 import runpy
-import signal
 import sys
 import time
 import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, cast
+from typing import Any
 
 import torch
 from rich.console import Console
 
-from torchwarden.findings import Finding
-from torchwarden.frames import classify
-from torchwarden.report.run_record import RunRecord, RunStatus, StepRecord
+from torchwarden.errors import RecordWriteError, ReportError
+from torchwarden.findings import ExceptionFinding, Finding
+from torchwarden.frames import classify, traceback_site
+from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.hooks import Governance, govern
+from torchwarden.runtime.live import LiveRecord
 from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
+from torchwarden.runtime.series import StepSeries
+from torchwarden.runtime.signals import Terminated, run_signals
+from torchwarden.runtime.stream import EVENTS, EventStream
 from torchwarden.runtime.workload import Workload
 
-__all__ = ["RunOutcome", "finish", "outcome_of", "run_in_process"]
+__all__ = ["RunOutcome", "exception_finding", "finish", "outcome_of", "run_in_process"]
 
 
 _NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C so the record is still written."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
 
 
 @dataclass(frozen=True)
@@ -61,28 +56,46 @@ class RunOutcome:
 
 
 def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
-    """Run ``workload`` governed; return its exit code, status and record."""
+    """Run ``workload`` governed; return its exit code, status and record.
+
+    The record streams to ``events.jsonl`` as the run goes and ``run.json`` is rewritten
+    every few seconds, so even a SIGKILL leaves evidence; every other ending writes the
+    final record, whatever signals arrive meanwhile.
+    """
     console = Console(stderr=True)
+    signals = run_signals()
+    ours = not signals.installed  # the command line installs them earlier, and undoes them
+    signals.install()
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    governance = Governance.for_run(config, console)
     started, t0 = time.time(), time.perf_counter()
+
+    def snapshot() -> RunRecord:
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
+        return _record(workload, config, governance, "running", None, times, live.series)
+
+    stream = EventStream(config.out_dir, config.name).open(started)
+    live = LiveRecord(stream, snapshot, lambda r: write_json(config.out_dir / "run.json", r))
+    governance = Governance.for_run(config, console, live)
     status: RunStatus = "ok"
-    exit_code = 0
+    exit_code, error = 0, None
     try:
+        signals.arm()  # a signal that came during start-up ends the run here
         with ExitStack() as stack:
-            govern(
-                stack,
-                governance,
-                memory_fraction=config.memory_fraction,
-                on_sigterm=_terminate,
-                console=console,
-            )
-            _execute(workload)
+            govern(stack, governance, memory_fraction=config.memory_fraction,
+                   on_sigterm=signals.handler, console=console)  # fmt: skip
+            try:
+                _execute(workload)
+            finally:
+                signals.defer()  # from here on, the record and the exit code win
     except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
-        exit_code, status = outcome_of(e)
+        signals.defer()
+        (exit_code, status), error = outcome_of(e), e
     times = RunTimes(started, time.time(), time.perf_counter() - t0)
-    record = _record(workload, config, governance, status, exit_code, times)
-    finish(record, config, console)
+    record = _record(workload, config, governance, status, exit_code, times, live.series, error)
+    live.finish(record["findings"], record["status"], exit_code)
+    finish(record, config, console, problems=[stream.error, live.error])
+    if ours:
+        signals.uninstall()
     return RunOutcome(exit_code, record["status"], record, config.out_dir)
 
 
@@ -97,7 +110,7 @@ def outcome_of(e: BaseException) -> tuple[int, RunStatus]:
     if isinstance(e, KeyboardInterrupt):
         return 130, "interrupted"
     if isinstance(e, Terminated):
-        return 128 + signal.SIGTERM, "interrupted"
+        return 128 + e.signum, "interrupted"
     _print_user_traceback(e)
     return 1, "oom" if isinstance(e, torch.cuda.OutOfMemoryError) else "failed"
 
@@ -107,8 +120,10 @@ def _record(
     config: RunConfig,
     governance: Governance,
     status: RunStatus,
-    exit_code: int,
+    exit_code: int | None,
     times: RunTimes,
+    series: StepSeries,
+    error: BaseException | None = None,
 ) -> RunRecord:
     """The run's record: its steps, every finding (the OOM first), and where it ran."""
     monitor, forensics = governance.monitor, governance.forensics
@@ -116,10 +131,11 @@ def _record(
     if governance.audit is not None:
         findings += [{**f, "rank": config.rank} for f in governance.audit.summary()["findings"]]
     if forensics.finding is not None:
-        step = len(monitor.steps) + 1
-        findings.insert(0, forensics.finding.replace(step=step, rank=config.rank))
+        findings.insert(0, forensics.finding.replace(step=series.count + 1, rank=config.rank))
         if status == "failed":  # an OOM the script caught and turned into another error
             status = "oom"
+    elif error is not None and status == "failed" and not isinstance(error, SystemExit):
+        findings.insert(0, exception_finding(error, step=series.count + 1, rank=config.rank))
     return build_record(
         name=config.name,
         command=workload.command,
@@ -127,11 +143,32 @@ def _record(
         exit_code=exit_code,
         times=times,
         environment=environment_summary(),
-        steps=cast(list[StepRecord], monitor.steps),
+        steps=series.steps(),
         findings=findings,
         rank=config.rank,
         pid=os.getpid(),
         snapshot=forensics.snapshot_path.name if forensics.snapshot_path else None,
+        summary=series.summary(),
+        events=EVENTS,
+    )
+
+
+def exception_finding(error: BaseException, *, step: int, rank: int) -> ExceptionFinding:
+    """The exception that ended the run, with the user's line where it was raised."""
+    site = traceback_site(error.__traceback__)
+    kind = type(error)
+    exc_type = (
+        kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    where = f" at {site.user}" if site.user else ""
+    return ExceptionFinding(
+        message=f"The run failed with {exc_type}{where}: {error}"[:2000],
+        fix=f"Fix the error{where}; its traceback is printed in the run's output.",
+        exc_type=exc_type,
+        site=site.user,
+        library_site=site.library,
+        step=step,
+        rank=rank,
     )
 
 
@@ -166,14 +203,28 @@ def _print_user_traceback(e: BaseException) -> None:
     traceback.print_exception(type(e), e, tb or e.__traceback__, file=sys.stderr)
 
 
-def finish(record: RunRecord, config: RunConfig, console: Console) -> None:
-    """Write run.json and report.html, then print the summary."""
+def finish(
+    record: RunRecord,
+    config: RunConfig,
+    console: Console,
+    problems: list[RecordWriteError | None] | None = None,
+) -> None:
+    """Write run.json and report.html, then print the summary and what could not be written.
+
+    A full disk is reported, never raised: the script's exit code is the one ``run`` returns.
+    """
     if not config.report:
         record["artifacts"]["report"] = None
-    write_json(config.out_dir / "run.json", record)
-    if config.report:
-        from torchwarden.report import write_report
+    errors: list[Exception] = [p for p in problems or [] if p is not None]
+    try:
+        write_json(config.out_dir / "run.json", record)
+        if config.report:
+            from torchwarden.report import write_report
 
-        write_report(record, config.out_dir / "report.html")
+            write_report(record, config.out_dir / "report.html")
+    except (RecordWriteError, ReportError) as error:
+        errors.append(error)
     if config.summary:
         print_summary(console, record, str(config.out_dir))
+    for problem in errors:
+        console.print(f"torchwarden: error: {problem}", highlight=False, markup=False)

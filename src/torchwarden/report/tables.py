@@ -29,8 +29,14 @@ def section(title: str, body: str, note: str = "") -> str:
 
 def findings_section(record: Mapping[str, Any]) -> str:
     findings = record["findings"]
-    if not findings:
+    if not findings and record["status"] in ("ok", "running"):
         return section("Findings", '<p class="empty ok">No findings: nothing leaked or failed.</p>')
+    if not findings:  # a run that failed by its own exit code, with nothing more to say
+        text = (
+            f"No findings, but the run ended {record['status']} (exit code "
+            f"{record['exit_code']}): the script's own output says why."
+        )
+        return section("Findings", f'<p class="empty">{escape(text)}</p>')
     rows = "".join(_finding_rows(f) for f in findings)
     table = _table(FINDING_COLUMNS, rows, css="findings")
     return section("Findings", f'<div class="scroll">{table}</div>', "sizes in IEC units")

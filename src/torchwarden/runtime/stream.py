@@ -1,10 +1,10 @@
 """``events.jsonl``: the run's record as it happens, so that a killed run keeps its evidence.
 
 One JSON object per line (schema ``torchwarden.events/1``, docs/run-schema.md): a header,
-then ``step``, ``finding``, ``attempt`` and ``status`` events. Lines are buffered and
-written with one ``write`` at most every :data:`FLUSH_S` seconds (and at the end), so
-a SIGKILL or the OOM killer loses at most the last second or so; the file is fsynced
-when the stream closes. A write that fails (a full disk) stops the stream, never the
+then ``step``, ``finding``, ``attempt`` and ``status`` events. Lines are written with one
+``write`` per :data:`BATCH` events, or sooner when :data:`FLUSH_S` seconds have passed,
+so a SIGKILL or the OOM killer loses at most the last few steps (the page cache keeps
+what was written when the process dies); the file is fsynced when the stream closes. A write that fails (a full disk) stops the stream, never the
 workload: the error is kept and reported when the run ends.
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 from torchwarden.errors import RecordWriteError
 from torchwarden.runtime.record import iso
 
-__all__ = ["EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventStream"]
+__all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventStream"]
 
 EVENTS = "events.jsonl"
 EVENTS_SCHEMA = "torchwarden.events/1"
 FLUSH_S = 1.0
-_MAX_BUFFER = 4096  # lines: a burst of fast steps is written before it grows further
+BATCH = 8  # lines: a SIGKILL loses at most this many steps (a write costs microseconds)
 
 
 class EventStream:
@@ -58,7 +58,7 @@ class EventStream:
         if self._fd < 0:
             return
         self._lines.append(json.dumps(event, default=str))
-        if len(self._lines) >= _MAX_BUFFER or time.monotonic() - self._flushed >= self.flush_s:
+        if len(self._lines) >= BATCH or time.monotonic() - self._flushed >= self.flush_s:
             self.flush()
 
     def step(self, record: dict[str, Any]) -> None:

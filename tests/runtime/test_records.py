@@ -6,7 +6,6 @@ Real `torchwarden run` processes, real signals; what was lost is counted (the go
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -37,6 +37,20 @@ ALLOWED: dict[tuple[str, str], str] = {
         "an option check while parsing: click prints it as a usage error naming the option, "
         "exit code 2, before any work starts"
     ),
+    ("torchwarden.metrics", "AttributeError"): (
+        "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"
+    ),
+    ("torchwarden.metrics.events", "ValueError"): (
+        "internal: a malformed event line; parse_line catches it and drops the line"
+    ),
+    ("torchwarden.metrics.rundir", "FileNotFoundError"): (
+        "internal: a refused run file; every caller catches OSError and answers 404 alike "
+        "for a missing file and a forbidden one"
+    ),
+    ("torchwarden.contracts.messages", "error"): (
+        "a local bound to `kind(...)`, where `kind` is a ContractError subclass (typed so); "
+        "the scan cannot follow the variable"
+    ),
 }
 # the bundled examples stand in for the user's own scripts (torchwarden.frames counts them
 # as user code), so they raise what a user's script would

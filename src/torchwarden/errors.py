@@ -17,7 +17,8 @@ Each class is importable from the root package and from the subpackage that rais
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
     │   ├── RecordWriteError        the run's record could not be written (disk full, no permission)
-    │   └── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   ├── LeaseError              a GPU lease could not be taken or is held by someone else
+    │   └── RunIndexError           the machine-wide run index could not be written or read
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
     │   ├── EnvArgumentError        a wrong probe, probe name or Dockerfile option (also ValueError)
     │   ├── FingerprintError        a fingerprint file is unreadable or of another schema
@@ -27,7 +28,18 @@ Each class is importable from the root package and from the subpackage that rais
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
-    └── ReportError                 run records and HTML reports
+    ├── ReportError                 run records and HTML reports
+    ├── TrainError                  training state that survives failure (torchwarden.train)
+    │   ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
+    │   └── CheckpointError         a checkpoint could not be written, verified or loaded
+    │       ├── ManifestError       a manifest is unreadable, of another schema, or out of bounds
+    │       └── NoCheckpointError   resume found no checkpoint that verifies (also FileNotFoundError)
+    └── ContractError               a model boundary's contract (torchwarden.contracts)
+        ├── ContractSpecError       the contract itself cannot be read (also a ValueError)
+        ├── ShapeContractError      a shape or a named dimension disagrees (also a ValueError)
+        ├── DtypeContractError      a dtype, or a value that is not a tensor (also a TypeError)
+        ├── DeviceContractError     a tensor on another device than the model (also a ValueError)
+        └── NonFiniteError          NaN or inf where finite values were asked (also a ValueError)
 """
 
 from __future__ import annotations
@@ -38,26 +50,38 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointError",
+    "ContractError",
+    "ContractSpecError",
     "DataArgumentError",
     "DataError",
+    "DeviceContractError",
     "DoesNotFitError",
+    "DtypeContractError",
     "EnvArgumentError",
     "EnvError",
     "FingerprintError",
     "LeaseError",
+    "ManifestError",
     "MemoryStatsError",
     "NNArgumentError",
     "NNError",
+    "NoCheckpointError",
+    "NonFiniteError",
     "ProbeError",
     "RecordWriteError",
     "ReportError",
     "RunError",
+    "RunIndexError",
     "ScopeArgumentError",
     "ScopeError",
     "ScriptNotFoundError",
     "SequenceTooLongError",
+    "ShapeContractError",
     "TensorLeakError",
     "TorchwardenError",
+    "TrainArgumentError",
+    "TrainError",
     "TransferBudgetError",
     "ZeroCopyError",
 ]
@@ -125,6 +149,10 @@ class LeaseError(RunError):
         super().__init__(message)
 
 
+class RunIndexError(RunError):
+    """The run index (who runs what on this machine) could not be written or read."""
+
+
 class EnvError(TorchwardenError):
     """The environment checks could not run or read their input."""
 
@@ -170,3 +198,61 @@ class TransferBudgetError(DataError):
 
 class ReportError(TorchwardenError):
     """A run record or report could not be read or written."""
+
+
+class TrainError(TorchwardenError):
+    """Training state could not be saved, restored or governed (torchwarden.train)."""
+
+
+class TrainArgumentError(TrainError, ValueError, TypeError):
+    """A wrong argument to torchwarden.train; also the builtin callers catch."""
+
+
+class CheckpointError(TrainError):
+    """A checkpoint could not be written, verified or loaded."""
+
+
+class ManifestError(CheckpointError):
+    """A checkpoint manifest is unreadable, of another schema, or holds out-of-bounds values."""
+
+
+class NoCheckpointError(CheckpointError, FileNotFoundError):
+    """A checkpoint was required but none in the directory verifies."""
+
+
+class ContractError(TorchwardenError):
+    """A value crossing a model boundary broke its contract.
+    The message names the function or module, the argument or output field, what was
+    expected and what came, the named dimensions bound so far, and the user's line.
+    The same facts are attributes: ``where``, ``path``, ``expected``, ``got``,
+    ``bindings`` (name -> (size, path it came from)) and ``site``.
+    """
+
+    # Class-level defaults, set per error by the checker: no __init__ of its own, so
+    # that torch.compile can trace the raise and show this message even in fullgraph.
+    where: str = ""
+    path: str = ""
+    expected: str = ""
+    got: str = ""
+    bindings: dict[str, tuple[Any, str]] = {}  # noqa: RUF012 (replaced, never mutated)
+    site: str | None = None
+
+
+class ContractSpecError(ContractError, ValueError):
+    """A contract (string spec, annotation, option) cannot be read."""
+
+
+class ShapeContractError(ContractError, ValueError):
+    """A tensor's shape disagrees with its contract or with a dimension bound earlier."""
+
+
+class DtypeContractError(ContractError, TypeError):
+    """A tensor has another dtype than its contract allows, or a value is not a tensor."""
+
+
+class DeviceContractError(ContractError, ValueError):
+    """A tensor is on another device than the model (or the call's first tensor)."""
+
+
+class NonFiniteError(ContractError, ValueError):
+    """A tensor holds NaN or infinity where the contract asked for finite values."""

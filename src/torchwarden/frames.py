@@ -109,12 +109,29 @@ class Site:
 
 
 def format_site(filename: str, lineno: int) -> str:
-    """``path/to/file.py:LINE``, relative to the working directory when inside it."""
+    """``path/to/file.py:LINE``, relative to the working directory when inside it;
+    ``In[N]:LINE`` for a cell of the running IPython or Jupyter kernel."""
+    cell = _cell_name(filename)
+    if cell is not None:
+        return f"{cell}:{lineno}"
     try:
         rel = os.path.relpath(filename)
     except ValueError:  # another drive on Windows
         rel = filename
     return f"{filename if rel.startswith('..') or filename.startswith('<') else rel}:{lineno}"
+
+
+def _cell_name(filename: str) -> str | None:
+    """``In[N]`` when ``filename`` is a cell's code in the running IPython shell.
+
+    IPython knows which temporary file holds which cell; without a running shell
+    (or IPython never imported) this is a dictionary lookup that finds nothing.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = getattr(ipython, "get_ipython", lambda: None)() if ipython is not None else None
+    name_of = getattr(getattr(shell, "compile", None), "format_code_name", None)
+    found = name_of(filename) if callable(name_of) else None
+    return str(found[1]) if found else None
 
 
 def user_frame(frame: FrameType | None) -> FrameType | None:

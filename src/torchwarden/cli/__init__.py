@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "doctor": "torchwarden.cli.doctor:doctor",
     "env": "torchwarden.cli.env:env",
     "demo": "torchwarden.cli.demo:demo",
+    "serve": "torchwarden.cli.serve:serve",
     "report": "torchwarden.cli.report:report",
 }
 

@@ -100,12 +100,14 @@ class OOMForensics:
         attach(self._observe)
         return True
 
-    def _observe(self, device: int, requested: int, device_total: int, device_free: int) -> None:
+    def _observe(self, device: int, requested: int, allowed: int, device_free: int) -> None:
+        # `allowed` is the device's total, or the cap when a memory fraction is set: the
+        # allocator passes its own limit, so the fraction is never applied twice.
         if self.finding is not None:
             return  # the first OOM tells the story; retries inside the allocator repeat it
         try:
             self.finding = self._collect(device, requested, device_free).replace(
-                limit_bytes=self._limit(device_total)
+                limit_bytes=None if self.memory_fraction is None else int(allowed)
             )
         except Exception as e:  # forensics must never mask the OOM itself
             self.finding = OOMFinding(
@@ -114,10 +116,6 @@ class OOMForensics:
                 requested_bytes=int(requested),
                 free_bytes=int(device_free),
             )
-
-    def _limit(self, device_total: int) -> int | None:
-        fraction = self.memory_fraction
-        return None if fraction is None else int(device_total * fraction)
 
     def _collect(self, device: int, requested: int, device_free: int) -> OOMFinding:
         counters = device_stats(device)

@@ -1,0 +1,115 @@
+"""Screenshots of `torchwarden serve`'s three pages, for docs/serve.md.
+
+    python scripts/serve_screenshots.py docs/ [--gpus-json docs/serve/h200-listing.json]
+
+Builds a small machine's worth of real runs in a temporary index (a live run training
+a real torch model, with the leak finding a real `torchwarden run` reported; a finished
+one; a failed one; one waiting for a GPU; one whose process was killed), takes a GPU
+lease, serves them, and photographs each page in headless Chromium. ``--gpus-json``
+replays a GPU listing recorded with ``list_gpus().to_dict()`` on a GPU machine, for a
+machine page with a GPU on it when taken on a machine without one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import uvicorn
+from playwright.sync_api import sync_playwright
+from tests.web.runs import StreamedRun, leak_finding, real_run
+
+from torchwarden.runtime.gpus import Gpu, GpuListing, GpuProcess, list_gpus
+from torchwarden.runtime.index import RunInfo, register
+from torchwarden.runtime.lease import acquire, parse_gpu_request
+from torchwarden.web import ServeConfig, create_app
+
+
+def replayed(path: Path) -> GpuListing:
+    data = json.loads(path.read_text())
+    gpus = tuple(
+        Gpu(**{**g, "processes": tuple(GpuProcess(**p) for p in g["processes"] or ())})
+        for g in data["gpus"]
+    )
+    return GpuListing(data["source"], gpus, data["driver"], tuple(data["problems"]))
+
+
+def populate(root: Path, index: Path) -> StreamedRun:
+    real = real_run(root / "real")
+    live = StreamedRun(root / "runs" / "gpt-small", index, name="gpt-small", gpus=(0,))
+    for name in ("run.json", "report.html"):
+        shutil.copy(real / name, live.out_dir / name)
+    done = StreamedRun(root / "runs" / "finetune", index, name="finetune")
+    done.train(40)
+    done.end("ok", 0)
+    failed = StreamedRun(root / "runs" / "eval", index, name="eval")
+    failed.train(12)
+    failed.finding({"kind": "exception", "severity": "error", "step": 12, "rank": 0,
+                    "message": "ValueError: expected 3 channels, got 4 (eval.py:88)",
+                    "fix": "Convert RGBA images to RGB in the dataset's transform."})  # fmt: skip
+    failed.end("failed", 1)
+    StreamedRun(root / "runs" / "sweep", index, name="sweep-lr3e-4", status="waiting", gpus=(0,))
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    register(
+        RunInfo("old-job", "python old.py", root / "runs" / "old", pid=child.pid), index_dir=index
+    )
+    child.kill()
+    child.wait()
+    live.train(80)
+    live.finding(leak_finding(real))
+    live.train(40)
+    return live
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--gpus-json", type=Path)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="tw-shots-") as tmp:
+        root = Path(tmp)
+        live = populate(root, root / "index")
+        gpus = (lambda: replayed(args.gpus_json)) if args.gpus_json else list_gpus
+        config = ServeConfig(index_dir=root / "index", lease_dir=root / "leases", list_gpus=gpus)
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(create_app(config), log_level="warning"))
+        thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]})
+        lease = acquire(parse_gpu_request("1"), available=[0], lease_dir=root / "leases",
+                        command="python train_gpt.py --lr 3e-4")  # fmt: skip
+        thread.start()
+        try:
+            time.sleep(1)
+            shoot(f"http://127.0.0.1:{port}", live.handle.id, args.out)
+        finally:
+            lease.release()
+            server.should_exit = True
+            thread.join(timeout=10)
+            live.end("ok", 0)
+
+
+def shoot(base: str, run_id: str, out: Path) -> None:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1280, "height": 800})
+        for path, name in (("/", "machine"), ("/runs", "runs"), (f"/runs/{run_id}", "run")):
+            page.goto(base + path)
+            page.locator("body[data-updates]").wait_for(state="attached", timeout=15_000)
+            time.sleep(0.5)
+            page.screenshot(path=str(out / f"serve-{name}.png"), full_page=True)
+            print(f"wrote {out / f'serve-{name}.png'}")
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

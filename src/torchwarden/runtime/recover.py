@@ -1,9 +1,9 @@
 """Rebuild a run's record from ``events.jsonl`` when the run could not write it.
 
-A run killed by SIGKILL or the OOM killer leaves ``events.jsonl`` (every step up to the
-last second) and a ``run.json`` a few seconds old with status ``running``.
+A run killed by SIGKILL or the OOM killer leaves ``events.jsonl`` (every step but the
+last few) and a ``run.json`` a few seconds old with status ``running``.
 :func:`recover` reads the stream as untrusted input (each line bounded, each event
-checked against the record's schema, an unparsable line skipped) and returns the
+validated by :mod:`torchwarden.metrics.events`, a line that does not validate skipped) and returns the
 record the run would have written: every step through the bounded series, the
 findings streamed, and status ``interrupted`` with no exit code when no final status
 was streamed and the run's process is gone. ``torchwarden report DIR`` calls it.
@@ -18,13 +18,22 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, cast
 
-from torchwarden.errors import ReportError
+from torchwarden.errors import ReportError, RunError
 from torchwarden.findings import Finding
+from torchwarden.metrics.events import (
+    Event,
+    FindingEvent,
+    Header,
+    StatusEvent,
+    StepEvent,
+    event_to_dict,
+    parse_line,
+)
 from torchwarden.report.run_record import EnvironmentSummary, RunRecord, RunStatus, StepRecord
-from torchwarden.report.schema import STATUSES, STEP, _finding, validate_run_record
+from torchwarden.report.schema import STEP, validate_run_record
 from torchwarden.runtime.record import merge_records
 from torchwarden.runtime.series import StepSeries
-from torchwarden.runtime.stream import EVENTS, EVENTS_SCHEMA
+from torchwarden.runtime.stream import EVENTS
 
 __all__ = ["read_events", "recover", "recover_dir"]
 
@@ -32,48 +41,31 @@ _MAX_LINE = 1 << 20  # bytes: a step or finding is far smaller; a longer line is
 _MAX_FINDINGS = 10_000
 
 
-def read_events(path: Path) -> Iterator[dict[str, Any]]:
-    """The stream's events that parse and fit the schema; others are skipped."""
+def read_events(path: Path) -> Iterator[Event]:
+    """The stream's events that parse and validate (``metrics.events``); others are skipped."""
     with open(path, "rb") as f:
-        header = _parse(f.readline(_MAX_LINE + 1))
-        if header is None or header.get("schema") != EVENTS_SCHEMA:
-            raise ReportError(f"{path} is not a torchwarden.events/1 stream (its first line).")
-        yield header
+        if not isinstance(_parse(f.readline(_MAX_LINE + 1)), Header):
+            raise RunError(f"{path} is not a torchwarden.events/1 stream (its first line).")
         for line in f:
             event = _parse(line)
-            if event is not None and _valid(event):
+            if event is not None:
                 yield event
 
 
-def _parse(line: bytes) -> dict[str, Any] | None:
+def _parse(line: bytes) -> Event | None:
     if len(line) > _MAX_LINE or not line.endswith(b"\n"):
         return None  # too long, or the partial last line of a killed writer
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+    return parse_line(line)
 
 
-def _valid(event: dict[str, Any]) -> bool:
-    kind = event.get("type")
-    body = {k: v for k, v in event.items() if k != "type"}
+def _step(event: StepEvent) -> StepRecord | None:
+    """The event as run.json's step, if it is one (a CPU entry needs its RSS)."""
+    record = {k: v for k, v in event_to_dict(event).items() if k != "type"}
     try:
-        if kind == "step":
-            STEP(body, "step")
-        elif kind == "finding":
-            _finding(body, "finding")
-        elif kind == "status":
-            return event.get("status") in STATUSES and _int_or_none(event.get("exit_code"))
-        elif kind != "attempt":
-            return False
+        STEP(record, "step")
     except ReportError:
-        return False
-    return True
-
-
-def _int_or_none(value: Any) -> bool:
-    return value is None or (isinstance(value, int) and not isinstance(value, bool))
+        return None
+    return cast(StepRecord, record)
 
 
 def recover(directory: Path) -> RunRecord:
@@ -83,13 +75,12 @@ def recover(directory: Path) -> RunRecord:
     status: RunStatus | None = None
     exit_code: int | None = None
     for event in read_events(directory / EVENTS):
-        kind = event.get("type")
-        if kind == "step":
-            series.add(cast(StepRecord, {k: v for k, v in event.items() if k != "type"}))
-        elif kind == "finding" and len(findings) < _MAX_FINDINGS:
-            findings.append({k: v for k, v in event.items() if k != "type"})
-        elif kind == "status":
-            status, exit_code = event["status"], event["exit_code"]
+        if isinstance(event, StepEvent) and (step := _step(event)) is not None:
+            series.add(step)
+        elif isinstance(event, FindingEvent) and len(findings) < _MAX_FINDINGS:
+            findings.append(event.finding)
+        elif isinstance(event, StatusEvent):
+            status, exit_code = cast(RunStatus, event.status), event.exit_code
     if status in (None, "running") and _alive(snapshot):
         status = "running"
     elif status in (None, "running"):

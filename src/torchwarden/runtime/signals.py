@@ -14,7 +14,7 @@ from __future__ import annotations
 import signal
 import threading
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 __all__ = ["SIGNALS", "RunSignals", "Terminated", "run_signals"]
 
@@ -52,14 +52,14 @@ class RunSignals:
         if self.pending is None:
             self.pending = signum
         if self.armed:  # as under python: each Ctrl-C reaches the script
-            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum)
+            _raise(signum)
 
     def arm(self) -> None:
         """Raise signals from now on; one that came during start-up is raised at once."""
         self.armed = True
         if self.pending is not None:
             self.armed = False
-            raise KeyboardInterrupt if self.pending == signal.SIGINT else Terminated(self.pending)
+            _raise(self.pending)
 
     def defer(self) -> None:
         self.armed = False
@@ -73,6 +73,12 @@ class RunSignals:
                 )
             self.installed = False
         self.pending, self.armed = None, False
+
+
+def _raise(signum: int) -> NoReturn:
+    if signum == signal.SIGINT:
+        raise KeyboardInterrupt
+    raise Terminated(signum)
 
 
 _SIGNALS = RunSignals()

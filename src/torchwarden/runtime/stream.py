@@ -17,12 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from torchwarden.errors import RecordWriteError
+from torchwarden.metrics.events import EVENTS_SCHEMA
 from torchwarden.runtime.record import iso
 
 __all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventStream"]
 
 EVENTS = "events.jsonl"
-EVENTS_SCHEMA = "torchwarden.events/1"
+
 FLUSH_S = 1.0
 BATCH = 8  # lines: a SIGKILL loses at most this many steps (a write costs microseconds)
 

@@ -10,12 +10,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
+from tests.tmpfs import small_tmpfs
 from torchwarden.report import validate_run_record
 
 RUN = [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--no-leak-check"]
@@ -162,18 +164,9 @@ def test_failed_exit_code_is_never_reported_as_nothing_failed(tmp_path: Path) ->
 
 
 @pytest.fixture
-def tiny_disk(tmp_path: Path) -> Any:
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
+def tiny_disk(tmp_path: Path) -> Iterator[Path]:
+    with small_tmpfs(tmp_path / "disk", "64k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_disk_full_is_a_clear_error_that_keeps_the_exit_code(

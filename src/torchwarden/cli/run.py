@@ -127,10 +127,11 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
 
     name = opts["name"] or _safe_name(workload.name)
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
-    config = replace(config, out_dir=make_run_dir(opts["out"], name))
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:
+        # made last, so that a refused option or a busy GPU leaves no empty run directory
+        config = replace(config, out_dir=make_run_dir(opts["out"], name))
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
         if opts["nproc_per_node"]:

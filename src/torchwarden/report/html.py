@@ -17,7 +17,12 @@ from torchwarden._version import __version__
 from torchwarden.errors import RecordWriteError, ReportError
 from torchwarden.report.charts import memory_section, step_time_section
 from torchwarden.report.schema import validate_run_record
-from torchwarden.report.tables import environment_section, findings_section, ranks_section
+from torchwarden.report.tables import (
+    attempts_section,
+    environment_section,
+    findings_section,
+    ranks_section,
+)
 from torchwarden.units import format_bytes, format_seconds
 
 __all__ = ["render_report", "write_report"]
@@ -34,6 +39,7 @@ def render_report(record: Mapping[str, Any]) -> str:
             memory_section(record),
             step_time_section(record),
             findings_section(record),
+            attempts_section(record),
             ranks_section(record),
             environment_section(record),
             _footer(record),

@@ -63,6 +63,29 @@ def ranks_section(record: Mapping[str, Any]) -> str:
     return section("Ranks", _table(("rank", "pid", "status", "exit code", "steps"), rows))
 
 
+def attempts_section(record: Mapping[str, Any]) -> str:
+    """The restarts of a torchrun run: each attempt, the rank whose death ended it, and how."""
+    attempts = record.get("attempts") or []
+    if len(attempts) <= 1 and not any(a["failed_rank"] is not None for a in attempts):
+        return ""
+    rows = "".join(
+        _row(
+            [
+                str(a["attempt"]),
+                str(a["ranks"]),
+                _text(a["failed_rank"]),
+                _text(a["how"]),
+                _text(a["step"]),
+                _text(a["resumed_from"]),
+            ]
+        )
+        for a in attempts
+    )
+    columns = ("attempt", "ranks", "ended by rank", "how", "at its step", "resumed from")
+    note = f"{len(attempts) - 1} restart(s)"
+    return section("Attempts", _table(columns, rows), note)
+
+
 def environment_section(record: Mapping[str, Any]) -> str:
     env = record["environment"]
     shown = {k: v for k, v in env.items() if k != "gpus"}

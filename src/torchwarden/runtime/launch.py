@@ -22,6 +22,7 @@ from rich.console import Console
 
 from torchwarden.errors import RunError
 from torchwarden.report.run_record import RunRecord
+from torchwarden.runtime.attempts import attempts_of
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
 from torchwarden.runtime.record import RunTimes, build_record, merge_records
 from torchwarden.runtime.runner import RunOutcome, finish
@@ -100,6 +101,9 @@ def launch(
             name=run.name, command=command, status="failed", exit_code=exit_code,
             times=times, environment=environment_summary(), steps=[], findings=[],
         )  # fmt: skip
+    attempts = attempts_of(run.out_dir)
+    if attempts:
+        record["attempts"] = attempts
     if forwarded:
         record["status"] = "interrupted"
     finish(record, run, console)

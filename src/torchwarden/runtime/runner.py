@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import runpy
+import signal
 import sys
 import time
 import traceback
@@ -41,7 +42,14 @@ from torchwarden.runtime.signals import Terminated, run_signals
 from torchwarden.runtime.stream import EVENTS, EventStream
 from torchwarden.runtime.workload import Workload
 
-__all__ = ["RunOutcome", "exception_finding", "finish", "outcome_of", "run_in_process"]
+__all__ = [
+    "RunOutcome",
+    "attempt_event",
+    "exception_finding",
+    "finish",
+    "outcome_of",
+    "run_in_process",
+]
 
 
 _NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
@@ -55,12 +63,15 @@ class RunOutcome:
     out_dir: Path
 
 
-def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
+def run_in_process(
+    workload: Workload, config: RunConfig, *, attempt: int | None = None
+) -> RunOutcome:
     """Run ``workload`` governed; return its exit code, status and record.
 
     The record streams to ``events.jsonl`` as the run goes and ``run.json`` is rewritten
     every few seconds, so even a SIGKILL leaves evidence; every other ending writes the
-    final record, whatever signals arrive meanwhile.
+    final record, whatever signals arrive meanwhile. ``attempt`` (a torchrun rank's
+    restart count) is streamed as the attempt's start and end.
     """
     console = Console(stderr=True)
     signals = run_signals()
@@ -75,6 +86,8 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
 
     stream = EventStream(config.out_dir, config.name).open(started)
     live = LiveRecord(stream, snapshot, lambda r: write_json(config.out_dir / "run.json", r))
+    if attempt is not None:
+        stream.emit(attempt_event(attempt, "start", config.rank))
     governance = Governance.for_run(config, console, live)
     status: RunStatus = "ok"
     exit_code, error = 0, None
@@ -92,11 +105,30 @@ def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
         (exit_code, status), error = outcome_of(e), e
     times = RunTimes(started, time.time(), time.perf_counter() - t0)
     record = _record(workload, config, governance, status, exit_code, times, live.series, error)
+    if attempt is not None:
+        how = _how(error, exit_code)
+        stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count))
     live.finish(record["findings"], record["status"], exit_code)
     finish(record, config, console, problems=[stream.error, live.error])
     if ours:
         signals.uninstall()
     return RunOutcome(exit_code, record["status"], record, config.out_dir)
+
+
+def attempt_event(
+    attempt: int, event: str, rank: int, *, how: str | None = None, step: int | None = None
+) -> dict[str, Any]:
+    """An ``attempt`` line of ``events.jsonl`` (docs/run-schema.md)."""
+    return {"type": "attempt", "attempt": attempt, "event": event, "rank": rank,
+            "how": how, "step": step, "resumed_from": None}  # fmt: skip
+
+
+def _how(error: BaseException | None, exit_code: int) -> str:
+    if isinstance(error, Terminated):
+        return str(signal.Signals(error.signum).name)
+    if isinstance(error, KeyboardInterrupt):
+        return "SIGINT"
+    return f"exit {exit_code}"
 
 
 def outcome_of(e: BaseException) -> tuple[int, RunStatus]:

@@ -13,8 +13,12 @@ from torchwarden.runtime.stream import BATCH
 
 # No process group: the restart itself is what is tested, not a collective library.
 # Attempt 0: rank 1 SIGKILLs itself after 5 steps, rank 0 steps until torchrun stops it.
+# Ranks leave on torchrun's SIGTERM through torchwarden.train.leave_promptly (which exits
+# without unwinding, as it must while a rank waits in a collective): the record is still written.
 RESTARTED = """\
 import os, signal, time, torch
+from torchwarden.train import leave_promptly
+leave_promptly()
 rank, attempt = int(os.environ["RANK"]), int(os.environ["TORCHELASTIC_RESTART_COUNT"])
 model = torch.nn.Linear(4, 1)
 opt = torch.optim.SGD(model.parameters(), lr=0.01)
@@ -51,3 +55,6 @@ def test_every_attempt_is_recorded_with_the_rank_that_died(tmp_path: Path) -> No
     ]
     ends = [e for e in lines if e.get("type") == "attempt" and e["event"] == "end"]
     assert [e["how"] for e in ends] == ["SIGTERM", "exit 0"]
+    assert lines[-1] == {"type": "status", "status": "ok", "exit_code": 0}
+    statuses = [e["status"] for e in lines if e.get("type") == "status"]
+    assert statuses == ["interrupted", "ok"]  # attempt 0's record was written as it left

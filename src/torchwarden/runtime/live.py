@@ -18,7 +18,10 @@ from torchwarden.report.run_record import RunRecord, StepRecord
 from torchwarden.runtime.series import StepSeries
 from torchwarden.runtime.stream import EventStream
 
-__all__ = ["SNAPSHOT_S", "LiveRecord"]
+__all__ = ["SNAPSHOT_S", "LiveRecord", "leave_now", "note_resumed", "on_leave", "resumed_from"]
+
+_resumed: list[int] = []  # the step the script's checkpoint loader resumed from, if it said
+_leaving: list[Callable[[int], None]] = []  # how this run writes its record from any thread
 
 SNAPSHOT_S = 10.0
 _COST_FACTOR = 50  # a long run's rewrite must not cost more than 2% of its time
@@ -77,3 +80,25 @@ class LiveRecord:
 
 def _as_step(record: dict[str, Any]) -> StepRecord:
     return record  # type: ignore[return-value]  # the monitor writes run.json's step shape
+
+
+def note_resumed(step: int) -> None:
+    """Called by ``torchwarden.train`` when a resume picked its checkpoint (step 0: none)."""
+    _resumed[:] = [int(step)]
+
+
+def resumed_from() -> int | None:
+    return _resumed[0] if _resumed else None
+
+
+def on_leave(write: Callable[[int], None] | None) -> None:
+    """Set (or clear, with None) what :func:`leave_now` does: the runner writes the record."""
+    _leaving[:] = [write] if write is not None else []
+
+
+def leave_now(signum: int) -> None:
+    """The process is about to exit on ``signum`` without unwinding (``train.leave_promptly``):
+    write the record now, from whatever thread calls. Does nothing outside ``torchwarden run``."""
+    for write in _leaving[:1]:
+        _leaving.clear()  # once: a second signal must not write a second, later record
+        write(signum)

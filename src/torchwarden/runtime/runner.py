@@ -34,7 +34,7 @@ from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.hooks import Governance, govern
-from torchwarden.runtime.live import LiveRecord
+from torchwarden.runtime.live import LiveRecord, on_leave, resumed_from
 from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
 from torchwarden.runtime.series import StepSeries
@@ -89,6 +89,19 @@ def run_in_process(
     if attempt is not None:
         stream.emit(attempt_event(attempt, "start", config.rank))
     governance = Governance.for_run(config, console, live)
+
+    def leave(signum: int) -> None:  # the process exits without unwinding: record it now
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
+        code = 128 + signum
+        record = _record(workload, config, governance, "interrupted", code, times, live.series)
+        if attempt is not None:
+            how = signal.Signals(signum).name
+            stream.emit(attempt_event(attempt, "end", config.rank, how=how,
+                                      step=live.series.count, resumed_from=resumed_from()))  # fmt: skip
+        live.finish(record["findings"], "interrupted", code)
+        finish(record, config, console, problems=[stream.error, live.error])
+
+    on_leave(leave)
     status: RunStatus = "ok"
     exit_code, error = 0, None
     try:
@@ -103,11 +116,13 @@ def run_in_process(
     except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
         signals.defer()
         (exit_code, status), error = outcome_of(e), e
+    on_leave(None)
     times = RunTimes(started, time.time(), time.perf_counter() - t0)
     record = _record(workload, config, governance, status, exit_code, times, live.series, error)
     if attempt is not None:
         how = _how(error, exit_code)
-        stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count))
+        stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count,
+                                  resumed_from=resumed_from()))  # fmt: skip
     live.finish(record["findings"], record["status"], exit_code)
     finish(record, config, console, problems=[stream.error, live.error])
     if ours:
@@ -116,11 +131,17 @@ def run_in_process(
 
 
 def attempt_event(
-    attempt: int, event: str, rank: int, *, how: str | None = None, step: int | None = None
+    attempt: int,
+    event: str,
+    rank: int,
+    *,
+    how: str | None = None,
+    step: int | None = None,
+    resumed_from: int | None = None,
 ) -> dict[str, Any]:
     """An ``attempt`` line of ``events.jsonl`` (docs/run-schema.md)."""
     return {"type": "attempt", "attempt": attempt, "event": event, "rank": rank,
-            "how": how, "step": step, "resumed_from": None}  # fmt: skip
+            "how": how, "step": step, "resumed_from": resumed_from}  # fmt: skip
 
 
 def _how(error: BaseException | None, exit_code: int) -> str:

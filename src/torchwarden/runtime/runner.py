@@ -7,8 +7,9 @@ leaks and OOMs are observed through hooks; nothing in the script changes.
 :func:`run_in_process` is three steps, each its own function: set-up
 (:func:`~torchwarden.runtime.hooks.govern` enters every hook into one
 :class:`~contextlib.ExitStack`, which undoes them in reverse whatever happens),
-outcome mapping (:func:`outcome_of`: how the workload ended, as a status and an exit
-code) and record building (:func:`_record`).
+outcome mapping (:func:`~torchwarden.runtime.outcome.outcome_of`: how the workload
+ended, as a status and an exit code) and record building (:func:`_record`), which
+streams as the run goes (:mod:`~torchwarden.runtime.live`).
 """
 
 from __future__ import annotations
@@ -18,27 +19,30 @@ import runpy
 import signal
 import sys
 import time
-import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from rich.console import Console
 
 from torchwarden.errors import RecordWriteError, ReportError
-from torchwarden.findings import ExceptionFinding, Finding
-from torchwarden.frames import classify, traceback_site
+from torchwarden.findings import Finding
 from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.hooks import Governance, govern
 from torchwarden.runtime.live import LiveRecord, on_leave, resumed_from
+from torchwarden.runtime.outcome import (
+    attempt_event,
+    exception_finding,
+    how_it_ended,
+    outcome_of,
+)
 from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
 from torchwarden.runtime.series import StepSeries
-from torchwarden.runtime.signals import Terminated, run_signals
+from torchwarden.runtime.signals import run_signals
 from torchwarden.runtime.stream import EVENTS, EventStream
 from torchwarden.runtime.workload import Workload
 
@@ -50,9 +54,6 @@ __all__ = [
     "outcome_of",
     "run_in_process",
 ]
-
-
-_NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def run_in_process(
     times = RunTimes(started, time.time(), time.perf_counter() - t0)
     record = _record(workload, config, governance, status, exit_code, times, live.series, error)
     if attempt is not None:
-        how = _how(error, exit_code)
+        how = how_it_ended(error, exit_code)
         stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count,
                                   resumed_from=resumed_from()))  # fmt: skip
     live.finish(record["findings"], record["status"], exit_code)
@@ -128,44 +129,6 @@ def run_in_process(
     if ours:
         signals.uninstall()
     return RunOutcome(exit_code, record["status"], record, config.out_dir)
-
-
-def attempt_event(
-    attempt: int,
-    event: str,
-    rank: int,
-    *,
-    how: str | None = None,
-    step: int | None = None,
-    resumed_from: int | None = None,
-) -> dict[str, Any]:
-    """An ``attempt`` line of ``events.jsonl`` (docs/run-schema.md)."""
-    return {"type": "attempt", "attempt": attempt, "event": event, "rank": rank,
-            "how": how, "step": step, "resumed_from": resumed_from}  # fmt: skip
-
-
-def _how(error: BaseException | None, exit_code: int) -> str:
-    if isinstance(error, Terminated):
-        return str(signal.Signals(error.signum).name)
-    if isinstance(error, KeyboardInterrupt):
-        return "SIGINT"
-    return f"exit {exit_code}"
-
-
-def outcome_of(e: BaseException) -> tuple[int, RunStatus]:
-    """How an exception ended the workload: ``(exit code, status)``, as ``python`` would exit.
-
-    Errors print the traceback Python would print (without torchwarden's frames).
-    """
-    if isinstance(e, SystemExit):
-        code = _exit_code(e)
-        return code, "ok" if code == 0 else "failed"
-    if isinstance(e, KeyboardInterrupt):
-        return 130, "interrupted"
-    if isinstance(e, Terminated):
-        return 128 + e.signum, "interrupted"
-    _print_user_traceback(e)
-    return 1, "oom" if isinstance(e, torch.cuda.OutOfMemoryError) else "failed"
 
 
 def _record(
@@ -206,34 +169,6 @@ def _record(
     )
 
 
-def exception_finding(error: BaseException, *, step: int, rank: int) -> ExceptionFinding:
-    """The exception that ended the run, with the user's line where it was raised."""
-    site = traceback_site(error.__traceback__)
-    kind = type(error)
-    exc_type = (
-        kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    )
-    where = f" at {site.user}" if site.user else ""
-    return ExceptionFinding(
-        message=f"The run failed with {exc_type}{where}: {error}"[:2000],
-        fix=f"Fix the error{where}; its traceback is printed in the run's output.",
-        exc_type=exc_type,
-        site=site.user,
-        library_site=site.library,
-        step=step,
-        rank=rank,
-    )
-
-
-def _exit_code(e: SystemExit) -> int:
-    if e.code is None:
-        return 0
-    if isinstance(e.code, int):
-        return e.code
-    print(e.code, file=sys.stderr)  # what Python prints for sys.exit("message")
-    return 1
-
-
 def _execute(workload: Workload) -> None:
     saved_argv, saved_path = sys.argv, list(sys.path)
     sys.argv = workload.argv
@@ -246,14 +181,6 @@ def _execute(workload: Workload) -> None:
             runpy.run_path(workload.target, run_name="__main__")
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-
-
-def _print_user_traceback(e: BaseException) -> None:
-    """The traceback Python would print: torchwarden's and runpy's frames left out."""
-    tb = e.__traceback__
-    while tb is not None and classify(tb.tb_frame.f_code.co_filename) in _NOT_USERS:
-        tb = tb.tb_next
-    traceback.print_exception(type(e), e, tb or e.__traceback__, file=sys.stderr)
 
 
 def finish(

@@ -106,3 +106,11 @@ def training_step(model: str, device: torch.device) -> Callable[[], torch.Tensor
         return loss
 
     return step
+
+
+def write_outputs(out_dir: str | None, stem: str, text: str, result: dict[str, Any]) -> None:
+    """``text`` as printed to ``out_dir/stem.txt`` and ``result`` to ``out_dir/stem.json``."""
+    if out_dir:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(out_dir) / f"{stem}.txt").write_text(text + "\n")
+        write_result(str(Path(out_dir) / f"{stem}.json"), result)

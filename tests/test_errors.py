@@ -37,6 +37,10 @@ ALLOWED: dict[tuple[str, str], str] = {
         "an option check while parsing: click prints it as a usage error naming the option, "
         "exit code 2, before any work starts"
     ),
+    ("torchwarden.notebook.extension", "UsageError"): (
+        "the %tw magic's boundary: IPython shows a UsageError as one line, not a traceback; "
+        "its message is the NotebookArgumentError's, which NotebookExtension.command raises"
+    ),
     ("torchwarden.metrics", "AttributeError"): (
         "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"
     ),
@@ -46,6 +50,13 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("torchwarden.metrics.rundir", "FileNotFoundError"): (
         "internal: a refused run file; every caller catches OSError and answers 404 alike "
         "for a missing file and a forbidden one"
+    ),
+    ("torchwarden.untrusted", "UntrustedInput"): (
+        "internal: the leaf reader of hostile files; each caller (env.report, "
+        "runtime.lease_holder) catches it and raises its own subsystem's error"
+    ),
+    ("torchwarden.runtime.lease_files", "self._lock_error"): (
+        "a method that builds the LeaseError (typed so); the scan cannot follow the call"
     ),
     ("torchwarden.contracts.messages", "error"): (
         "a local bound to `kind(...)`, where `kind` is a ContractError subclass (typed so); "

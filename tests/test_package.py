@@ -30,15 +30,17 @@ def test_all_is_complete() -> None:
 
 # every library subpackage; the CLI's surface is its commands, not its imports
 SUBPACKAGES = [
+    "contracts",
     "data",
+    "distributed",
     "env",
     "lifecycle",
     "memory",
     "nn",
+    "notebook",
     "report",
     "runtime",
     "train",
-    "contracts",
     "web",
 ]  # metrics is lazy like the root
 

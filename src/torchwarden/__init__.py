@@ -10,12 +10,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from torchwarden._version import __version__ as __version__
+from torchwarden.errors import CheckpointBudgetError as CheckpointBudgetError
 from torchwarden.errors import CheckpointError as CheckpointError
+from torchwarden.errors import CommHookError as CommHookError
+from torchwarden.errors import CommHookStateError as CommHookStateError
 from torchwarden.errors import ContractError as ContractError
 from torchwarden.errors import ContractSpecError as ContractSpecError
 from torchwarden.errors import DataArgumentError as DataArgumentError
 from torchwarden.errors import DataError as DataError
 from torchwarden.errors import DeviceContractError as DeviceContractError
+from torchwarden.errors import DeviceUnavailableError as DeviceUnavailableError
 from torchwarden.errors import DoesNotFitError as DoesNotFitError
 from torchwarden.errors import DtypeContractError as DtypeContractError
 from torchwarden.errors import EnvArgumentError as EnvArgumentError
@@ -28,6 +32,8 @@ from torchwarden.errors import NNArgumentError as NNArgumentError
 from torchwarden.errors import NNError as NNError
 from torchwarden.errors import NoCheckpointError as NoCheckpointError
 from torchwarden.errors import NonFiniteError as NonFiniteError
+from torchwarden.errors import NotebookArgumentError as NotebookArgumentError
+from torchwarden.errors import NotebookError as NotebookError
 from torchwarden.errors import ProbeError as ProbeError
 from torchwarden.errors import RecordWriteError as RecordWriteError
 from torchwarden.errors import ReportError as ReportError
@@ -88,17 +94,35 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext torchwarden``: report after each cell what the kernel newly holds."""
+    from torchwarden.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext torchwarden``: stop reporting and forget what was recorded."""
+    from torchwarden.notebook import unload_ipython_extension as unload
+
+    unload(ipython)
+
+
 def __dir__() -> list[str]:
     return sorted(__all__)
 
 
 __all__ = [
+    "CheckpointBudgetError",
     "CheckpointError",
+    "CommHookError",
+    "CommHookStateError",
     "ContractError",
     "ContractSpecError",
     "DataArgumentError",
     "DataError",
     "DeviceContractError",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "DtypeContractError",
     "EnvArgumentError",
@@ -113,6 +137,8 @@ __all__ = [
     "NNError",
     "NoCheckpointError",
     "NonFiniteError",
+    "NotebookArgumentError",
+    "NotebookError",
     "ProbeError",
     "RecordWriteError",
     "ReportError",
@@ -135,10 +161,12 @@ __all__ = [
     "contracts",
     "data",
     "graph_retention",
+    "load_ipython_extension",
     "memory",
     "nn",
     "scope",
     "scoped",
     "step",
     "train",
+    "unload_ipython_extension",
 ]

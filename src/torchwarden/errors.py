@@ -13,7 +13,10 @@ Each class is importable from the root package and from the subpackage that rais
     ├── MemoryStatsError            torchwarden.memory cannot read the device asked (also ValueError)
     ├── NNError                     governed building blocks (torchwarden.nn)
     │   ├── NNArgumentError         a block built or called with a wrong argument (also ValueError)
-    │   └── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   ├── SequenceTooLongError    input longer than the positional table (also a ValueError)
+    │   └── CheckpointBudgetError   no segmentation keeps activations within the memory budget
+    ├── CommHookError               DDP communication hooks (torchwarden.distributed)
+    │   └── CommHookStateError      a saved hook state does not fit the hook or model it is loaded into
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
     │   ├── RecordWriteError        the run's record could not be written (disk full, no permission)
@@ -25,9 +28,12 @@ Each class is importable from the root package and from the subpackage that rais
     │   └── ProbeError              a probe's workload misbehaved (reported as that probe's failure)
     ├── DataError                   the host→device data path (torchwarden.data)
     │   ├── DataArgumentError       a wrong argument to torchwarden.data (also ValueError, TypeError)
+    │   ├── DeviceUnavailableError  a device was asked for that this machine does not have
     │   ├── ZeroCopyError           `copy=False` was asked but memory cannot be shared
     │   ├── DoesNotFitError         a dataset does not fit on the device with headroom
     │   └── TransferBudgetError     an audit budget (syncs, bytes per step) was exceeded
+    ├── NotebookError               the IPython/Jupyter extension (%load_ext torchwarden, %tw)
+    │   └── NotebookArgumentError   a wrong %tw command, size or name to release (also ValueError)
     ├── ReportError                 run records and HTML reports
     ├── TrainError                  training state that survives failure (torchwarden.train)
     │   ├── TrainArgumentError      a wrong argument to torchwarden.train (also ValueError, TypeError)
@@ -50,12 +56,16 @@ if TYPE_CHECKING:
     from torchwarden.lifecycle.report import ScopeReport
 
 __all__ = [
+    "CheckpointBudgetError",
     "CheckpointError",
+    "CommHookError",
+    "CommHookStateError",
     "ContractError",
     "ContractSpecError",
     "DataArgumentError",
     "DataError",
     "DeviceContractError",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "DtypeContractError",
     "EnvArgumentError",
@@ -68,6 +78,8 @@ __all__ = [
     "NNError",
     "NoCheckpointError",
     "NonFiniteError",
+    "NotebookArgumentError",
+    "NotebookError",
     "ProbeError",
     "RecordWriteError",
     "ReportError",
@@ -126,6 +138,18 @@ class SequenceTooLongError(NNError, ValueError):
     """A sequence is longer than the positional table was built for."""
 
 
+class CheckpointBudgetError(NNError, ValueError):
+    """Activation checkpointing cannot keep the measured activations within the budget."""
+
+
+class CommHookError(TorchwardenError):
+    """A DDP communication hook was asked for something it does not support."""
+
+
+class CommHookStateError(CommHookError):
+    """A saved hook state belongs to another hook, rank or model."""
+
+
 class RunError(TorchwardenError):
     """``torchwarden run`` could not start or govern the workload."""
 
@@ -180,6 +204,10 @@ class DataArgumentError(DataError, ValueError, TypeError):
     """A ``torchwarden.data`` function got an argument of the wrong value or type."""
 
 
+class DeviceUnavailableError(DataError):
+    """A device was asked for (``"cuda"``, ``"cuda:3"``) that this machine does not have."""
+
+
 class ZeroCopyError(DataError):
     """Zero-copy was required (``copy=False``) but the memory cannot be shared."""
 
@@ -194,6 +222,14 @@ class DoesNotFitError(DataError):
 
 class TransferBudgetError(DataError):
     """An audited step exceeded a transfer or synchronisation budget."""
+
+
+class NotebookError(TorchwardenError):
+    """The IPython/Jupyter extension could not do what a ``%tw`` command asked."""
+
+
+class NotebookArgumentError(NotebookError, ValueError):
+    """A ``%tw`` command, a size or a name to release was not understood."""
 
 
 class ReportError(TorchwardenError):

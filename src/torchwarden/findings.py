@@ -97,6 +97,7 @@ class LeakFinding(Finding):
     holder_kind: str = ""
     site: str | None = None
     library_site: str | None = None
+    storage_site: str | None = None  # for a view: the line that allocated its storage
     nbytes: int = 0
     device: str = "cpu"
     shape: tuple[int, ...] = ()
@@ -149,6 +150,7 @@ class OOMFinding(Finding):
     requested_bytes: int | None = None
     free_bytes: int | None = None
     limit_bytes: int | None = None
+    memory_fraction: float | None = None
     reserved_bytes: int | None = None
     allocated_bytes: int | None = None
     reserved_unallocated_bytes: int | None = None

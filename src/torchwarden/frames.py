@@ -108,17 +108,32 @@ class Site:
     library: str | None = None
 
 
-def format_site(filename: str, lineno: int) -> str:
-    """``path/to/file.py:LINE``, relative to the working directory when inside it;
-    ``In[N]:LINE`` for a cell of the running IPython or Jupyter kernel."""
-    cell = _cell_name(filename)
-    if cell is not None:
-        return f"{cell}:{lineno}"
+_shown: dict[tuple[str, str], str] = {}  # (file, working dir) -> how the file is shown
+
+
+def _shown_path(filename: str) -> str:
     try:
         rel = os.path.relpath(filename)
     except ValueError:  # another drive on Windows
         rel = filename
-    return f"{filename if rel.startswith('..') or filename.startswith('<') else rel}:{lineno}"
+    return filename if rel.startswith("..") or filename.startswith("<") else rel
+
+
+def format_site(filename: str, lineno: int) -> str:
+    """``path/to/file.py:LINE``, relative to the working directory when inside it;
+    ``In[N]:LINE`` for a cell of the running IPython or Jupyter kernel.
+
+    Called for every tensor a recorded torch call makes: the path is computed once
+    per file and working directory (relpath alone costs tens of microseconds).
+    """
+    key = (filename, os.getcwd())
+    shown = _shown.get(key)
+    if shown is None:
+        cell = _cell_name(filename)
+        if cell is not None:  # never cached: cells with the same source share one file
+            return f"{cell}:{lineno}"
+        shown = _shown[key] = _shown_path(filename)
+    return f"{shown}:{lineno}"
 
 
 def _cell_name(filename: str) -> str | None:

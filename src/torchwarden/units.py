@@ -6,7 +6,7 @@ powers of two; "80 GB" on an H100's box is 74.5 GiB here, as ``nvidia-smi`` show
 
 from __future__ import annotations
 
-__all__ = ["IEC_UNITS", "format_bytes", "format_seconds", "unit_for"]
+__all__ = ["IEC_UNITS", "format_bytes", "format_seconds", "parse_bytes", "unit_for"]
 
 IEC_UNITS: tuple[tuple[str, int], ...] = (
     ("B", 1),
@@ -35,6 +35,24 @@ def format_bytes(nbytes: float | None) -> str:
         return f"{int(nbytes)} B"
     value = nbytes / size
     return f"{value:.1f} {name}" if abs(value) < 100 else f"{value:.0f} {name}"
+
+
+def parse_bytes(text: str) -> int | None:
+    """``'10MiB' -> 10485760``, ``'1.5 GiB'``, ``'512'`` (bytes); ``None`` when not a size.
+
+    Only IEC units are read: ``'10MB'`` is refused rather than guessed at.
+    """
+    number = text.strip()
+    factor = 1
+    for name, size in sorted(IEC_UNITS, key=lambda u: -len(u[0])):
+        if number.lower().endswith(name.lower()):
+            number, factor = number[: -len(name)].strip(), size
+            break
+    try:
+        value = float(number)
+    except ValueError:
+        return None
+    return int(value * factor) if 0 <= value < float(1 << 60) else None
 
 
 def format_seconds(seconds: float | None) -> str:

@@ -56,6 +56,8 @@ def expected_kinds(a: np.ndarray[Any, Any]) -> set[str]:
         kinds.add("negative-strides")
     if any(s % a.itemsize for s in live):
         kinds.add("unaligned-strides")
+    if a.size and a.ctypes.data % a.dtype.alignment and not kinds:
+        kinds.add("misaligned")
     if a.dtype.byteorder == SWAPPED:
         kinds.add("byte-order")
     if not a.flags.writeable:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests.env.env_helpers import FIXTURES, fingerprint, run_cli
-from torchwarden.env.dockerfile import DockerSpec, render, run_line
+from tests.env.env_helpers import FIXTURES, fingerprint, fixture, run_cli
+from torchwarden._version import __version__
+from torchwarden.env.dockerfile import WHEEL, DockerSpec, render, run_line
 from torchwarden.errors import EnvError
 
 dockerfile_parse = pytest.importorskip("dockerfile_parse")
@@ -149,3 +153,64 @@ def test_cli_writes_the_file_and_prints_the_run_line(tmp_path: Path) -> None:
     assert instructions(parse(out.read_text(), tmp_path), "FROM")[0].endswith(DIGEST)
     bad = run_cli("env", "dockerfile", "--fingerprint", str(FIXTURES / "cpu.json"), "--digest", "x")
     assert bad.returncode == 2 and "sha256" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("torch", "2.11.0$(touch /tmp/pwned)"),
+        ("torch", "2.11.0'; touch /tmp/pwned; '"),
+        ("cudnn_major", "9-runtime\nRUN pip install evilpkg\n#"),
+        ("cuda", "13.0\nRUN id"),
+        ("python", "3.12\"; import os; os.system('id'); \""),
+        ("shm_size", "lots"),
+        ("image", "x; rm -rf /"),
+        ("wheel", "../../etc/torchwarden-1.whl"),
+        ("wheel", "dist/torchwarden-0.1.0.whl\nRUN id"),
+    ],
+)
+def test_injection_payloads_are_refused(field: str, value: str) -> None:
+    with pytest.raises(
+        EnvError, match=rf"{field}=.*nothing else may go into a Dockerfile|inside the build context"
+    ):
+        dataclasses.replace(gpu_spec(), **{field: value})
+
+
+def test_injection_through_a_fingerprint_is_refused(tmp_path: Path) -> None:
+    for field, payload in (("version", "2.11.0$(touch /tmp/pwned)"),
+                           ("cudnn", "9-runtime\nRUN pip install evilpkg\n#")):  # fmt: skip
+        document = fixture("gpu-handwritten.json")
+        document["fingerprint"]["torch"][field] = payload
+        path = tmp_path / "fp.json"
+        path.write_text(json.dumps(document))
+        done = run_cli("env", "dockerfile", "--fingerprint", str(path))
+        assert done.returncode == 2 and f"fingerprint.torch.{field} should be" in done.stderr
+        assert "FROM" not in done.stdout and "Traceback" not in done.stderr
+
+
+def test_torchwarden_comes_from_a_wheel_of_its_source(tmp_path: Path) -> None:
+    structure = parse(render(gpu_spec()), tmp_path)
+    [copy] = instructions(structure, "COPY")
+    wheel = f"dist/torchwarden-{__version__}-py3-none-any.whl"
+    assert copy == f"{wheel} /tmp/torchwarden-{__version__}-py3-none-any.whl"
+    runs = " ".join(instructions(structure, "RUN"))
+    assert f"pip install /tmp/torchwarden-{__version__}-py3-none-any.whl" in runs
+    assert "torchwarden==" not in runs
+    custom = parse(render(gpu_spec(wheel="wheels/torchwarden-9.9-py3-none-any.whl")), tmp_path)
+    assert instructions(custom, "COPY")[0].startswith("wheels/torchwarden-9.9-py3-none-any.whl ")
+
+
+@pytest.mark.slow
+def test_the_default_wheel_name_is_what_pip_wheel_builds(tmp_path: Path) -> None:
+    """Build the wheel the Dockerfile copies, as its header says, from this source tree."""
+    root, source = Path(__file__).resolve().parents[2], tmp_path / "source"
+    source.mkdir()
+    for part in ("pyproject.toml", "README.md", "src"):  # a copy: the build writes into it
+        copy = shutil.copytree if (root / part).is_dir() else shutil.copy
+        copy(root / part, source / part if part == "src" else source)
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-w", str(tmp_path / "dist"), str(source)],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert [p.name for p in (tmp_path / "dist").iterdir()] == [Path(WHEEL).name]

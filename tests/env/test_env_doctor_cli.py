@@ -120,5 +120,5 @@ def test_public_surface_is_complete() -> None:
 
     public = {name for name in vars(env) if not name.startswith(("_", "@"))}  # "@": pytest rewrite
     submodules = {"arch", "diff", "dockerfile", "doctor", "fingerprint", "gpu_rules", "gpus", "host",
-                   "host_rules", "probes", "report", "rules", "tables", "verdict"}  # fmt: skip
+                   "host_rules", "probes", "report", "rules", "schema", "tables", "verdict"}  # fmt: skip
     assert public - submodules == set(env.__all__)

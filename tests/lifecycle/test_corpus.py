@@ -16,6 +16,7 @@ ACTS: list[torch.Tensor] = []
 CALLBACKS: list[Any] = []
 ERRORS: list[BaseException] = []
 VIEWS: list[torch.Tensor] = []
+TOTALS: dict[str, torch.Tensor] = {}
 
 
 class Cache:
@@ -47,18 +48,27 @@ def test_global_list() -> None:
 def test_validation_loss_summed_without_no_grad() -> None:
     model = nn.Sequential(nn.Linear(32, 256), nn.ReLU(), nn.Linear(256, 1))
     batches = [torch.randn(64, 32) for _ in range(5)]
+    TOTALS.clear()
     with torchwarden.scope(mode="exact") as s:
-        total = torch.zeros(())
+        TOTALS["val"] = torch.zeros(())
         for xb in batches:
-            total = total + model(xb).pow(2).mean()  # SITE:val-loss
+            TOTALS["val"] = TOTALS["val"] + model(xb).pow(2).mean()  # SITE:val-loss
     leak = only_leak(s.report)
-    assert leak.holder == "local total"
+    assert leak.holder == f"{MOD}.TOTALS['val']"
     assert leak.site == here("SITE:val-loss")
     assert leak.retains_graph
     # each batch pins at least its 64x256 float32 hidden activations
     assert leak.graph_bytes >= 5 * 64 * 256 * 4
     assert "no_grad" in leak.fix
-    del total
+    TOTALS.clear()
+
+
+def test_name_bound_result_with_graph_is_a_result() -> None:
+    model = nn.Linear(8, 1)
+    with torchwarden.scope(mode="exact") as s:
+        total = model(torch.randn(4, 8)).sum()
+    assert s.report.ok, str(s.report)
+    assert total.grad_fn is not None
 
 
 def test_losses_summed_after_backward_pin_nothing() -> None:
@@ -148,6 +158,19 @@ def test_small_view_of_large_tensor_reports_storage_bytes() -> None:
     assert leak.nbytes == 1000 * 100 * 4
     assert leak.holder == f"{MOD}.VIEWS[0]"
     assert leak.site == here("SITE:view")
+    VIEWS.clear()
+
+
+def test_view_reports_its_line_and_its_storages_line() -> None:
+    VIEWS.clear()
+    with torchwarden.scope(mode="exact") as s:
+        big = torch.randn(1000, 100)  # SITE:storage
+        VIEWS.append(big[:1])  # SITE:own-line
+        del big
+    leak = only_leak(s.report)
+    assert leak.site == here("SITE:own-line")
+    assert leak.storage_site == here("SITE:storage")
+    assert f"a view of storage allocated at {here('SITE:storage')}" in leak.message
     VIEWS.clear()
 
 

@@ -12,7 +12,14 @@ import torchwarden
 SRC = Path(torchwarden.__file__).parent
 PACKAGES = ("lifecycle", "memory")
 # private names of the interpreter and of torch that have no public spelling
-FOREIGN = {("sys", "_getframe"), ("sys", "_current_frames"), ("torch", "_C")}
+FOREIGN = {
+    ("sys", "_getframe"),
+    ("sys", "_current_frames"),
+    ("torch", "_C"),
+    ("torch", "_is_functional_tensor"),
+    ("t", "_base"),  # torch's view API: the tensor a view shares storage with
+    ("t", "_is_view"),
+}
 
 
 def _imports(path: Path, package: str) -> set[str]:

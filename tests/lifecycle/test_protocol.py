@@ -121,3 +121,15 @@ def test_examine_takes_a_snapshot_and_kept_ids() -> None:
     assert report.leaks == [] and report.outputs == 1
     report = examine(snap)
     assert [leak.nbytes for leak in report.leaks] == [8] and report.outputs == 0
+
+
+def test_report_renders_as_its_table_in_ipython_and_jupyter() -> None:
+    from IPython.lib.pretty import pretty
+
+    kept: list[torch.Tensor] = []
+    with torchwarden.scope("shown", mode="exact") as s:
+        kept.append(torch.ones(3) * 2)
+    assert pretty(s.report) == s.report.render()
+    html = s.report._repr_html_()
+    assert html.startswith("<pre>") and "torchwarden scope &#x27;shown&#x27;" in html
+    assert "kept[0]" in html

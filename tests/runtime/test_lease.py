@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.runtime.lease_helpers import eventually
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.lease import GpuRequest, Holder, acquire, holders, parse_gpu_request
 
@@ -97,8 +98,9 @@ def test_sigkill_frees_the_lease(lease_dir: Path, spawn: Spawn) -> None:
     holder = spawn("3,")
     holder.send_signal(signal.SIGKILL)
     holder.wait()
-    # the killed holder's record is still in the file; the lock decides
-    assert holders(lease_dir) == {3: None}
+    # the killed holder's record is still in the file; the lock decides, once the
+    # keeper has seen that the holder started nothing that still runs
+    assert eventually(lambda: holders(lease_dir) == {3: None})
     with acquire(parse_gpu_request("3,"), available=FOUR, lease_dir=lease_dir) as lease:
         assert lease.indices == (3,)
 
@@ -107,7 +109,9 @@ def test_any_n_takes_free_gpus(lease_dir: Path, spawn: Spawn) -> None:
     spawn("0,2")
     with acquire(parse_gpu_request("2"), available=FOUR, lease_dir=lease_dir) as lease:
         assert lease.indices == (1, 3)
-        assert lease.env() == {"CUDA_VISIBLE_DEVICES": "1,3", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        env = lease.env()
+        assert env.pop("TORCHWARDEN_LEASE_TOKEN").isalnum()
+        assert env == {"CUDA_VISIBLE_DEVICES": "1,3", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     with pytest.raises(LeaseError, match=r"Asked for 3 GPUs but 2 of 4 are free: GPU 0 is"):
         acquire(parse_gpu_request("3"), available=FOUR, lease_dir=lease_dir)
 

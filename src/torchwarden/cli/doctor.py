@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -145,7 +146,11 @@ def print_report(result: dict[str, Any], console: Console) -> None:
         ]  # fmt: skip
         console.print(_table("probes", ("", "probe", "s", "result"), probes))
     counts = result["summary"]
-    recorded = "" if result.get("source", "live") == "live" else f"  (recorded: {result['source']})"
+    recorded = (
+        ""
+        if result.get("source", "live") == "live"
+        else f"  (recorded: {escape(str(result['source']))})"
+    )
     console.print(
         f"{counts['ok']} ok, {counts['warn']} warnings, {counts['fail']} failures, "
         f"{counts['skip']} skipped{recorded}",
@@ -157,15 +162,33 @@ def _table(title: str, columns: tuple[str, ...], rows: list[tuple[str, ...]]) ->
     """Rows end with their fix; the fix column appears only when some row has one."""
     with_fix = any(row[-1] for row in rows)
     table = Table(*columns, *(["fix"] if with_fix else []), title=title, title_justify="left")
-    for row in rows:
-        table.add_row(*(row if with_fix else row[:-1]))
+    for badge, *cells in rows:  # cells quote the fingerprint, which may hold markup: text
+        shown = [escape(c) for c in cells]
+        table.add_row(badge, *(shown if with_fix else shown[:-1]))
     return table
+
+
+class _EscapedGrid(Table):
+    """A grid whose cells are text: the facts come from a file that may hold markup."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(
+            show_header=False,
+            show_edge=False,
+            box=None,
+            pad_edge=False,
+            collapse_padding=True,
+            **kwargs,
+        )
+
+    def add_row(self, *cells: Any, **kwargs: Any) -> None:
+        super().add_row(*(escape(c) if isinstance(c, str) else c for c in cells), **kwargs)
 
 
 def _facts(result: dict[str, Any]) -> Table:
     fp = result["fingerprint"]
     torch_facts, driver = fp.get("torch", {}), fp.get("driver", {})
-    table = Table.grid(padding=(0, 2))
+    table = _EscapedGrid(padding=(0, 2))
     table.add_row(
         "python", f"{fp.get('python', {}).get('version')} ({fp.get('platform', {}).get('system')})"
     )

@@ -8,8 +8,10 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from torchwarden.cli.options import check_output_file, check_shm_size
+from torchwarden.env.dockerfile import WHEEL
 from torchwarden.errors import EnvError
 
 __all__ = ["env"]
@@ -60,19 +62,21 @@ def _print_diff(
     """Grouped lines rather than a table: symptoms are sentences and need the width."""
     from torchwarden.env.diff import GROUPS
 
-    console.print(f"A = {a}\nB = {b}", style="dim", highlight=False)
+    console.print(escape(f"A = {a}\nB = {b}"), style="dim", highlight=False)
     for group in GROUPS:
         rows = [d for d in differences if d["group"] == group and (show_all or d["matters"])]
         if rows:
             console.print(f"\n[bold]{group}[/]")
         for d in rows:
             mark = "[bold yellow]![/]" if d["matters"] else "[dim]·[/]"
-            console.print(
-                f" {mark} {d['key']}: {_cell(d['a'])} -> {_cell(d['b'])}", highlight=False
-            )
+            # keys, values and symptoms come from the two files: text, never markup
+            line = escape(f"{d['key']}: {_cell(d['a'])} -> {_cell(d['b'])}")
+            console.print(f" {mark} {line}", highlight=False)
             if d["symptom"]:
                 console.print(
-                    f"     {d['symptom']}", style="" if d["matters"] else "dim", highlight=False
+                    f"     {escape(d['symptom'])}",
+                    style="" if d["matters"] else "dim",
+                    highlight=False,
                 )
     hidden = sum(not d["matters"] for d in differences) if not show_all else 0
     matter = sum(d["matters"] for d in differences)
@@ -111,6 +115,12 @@ def _cell(value: Any) -> str:
     help="Image name in the build and run lines.",
 )
 @click.option(
+    "--wheel",
+    default=WHEEL,
+    show_default=True,
+    help="torchwarden's wheel, relative to the build context (pip wheel --no-deps -w dist SRC).",
+)
+@click.option(
     "-o",
     "--output",
     type=_FILE,
@@ -125,6 +135,7 @@ def dockerfile_command(
     no_compile: bool,
     shm_size: str | None,
     image: str,
+    wheel: str,
     output: Path | None,
 ) -> None:
     """Write a Dockerfile that rebuilds this (or a recorded) environment, and its docker run line."""
@@ -133,7 +144,7 @@ def dockerfile_command(
     fp = report.load(fingerprint_path)["fingerprint"] if fingerprint_path else fingerprint.collect()
     spec = dockerfile.DockerSpec.from_fingerprint(
         fp, jupyter=jupyter, ssh=ssh, digest=digest, compile=not no_compile,
-        shm_size=shm_size, image=image,
+        shm_size=shm_size, image=image, wheel=wheel,
     )  # fmt: skip
     text = dockerfile.render(spec, source=str(fingerprint_path or "this machine"))
     if output is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from pathlib import Path
 
 import click
@@ -12,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from torchwarden.errors import LeaseError
 from torchwarden.runtime.gpus import Gpu, GpuListing, GpuProcess, list_gpus
 from torchwarden.runtime.lease import Holder, holders
 from torchwarden.runtime.lease_files import resolve_lease_dir
@@ -38,7 +40,11 @@ def gpus(as_json: bool, lease_dir: Path | None) -> None:
     """
     listing = list_gpus()
     directory = resolve_lease_dir(lease_dir)
-    leases = holders(directory, [g.index for g in listing.gpus])
+    try:
+        leases = holders(directory, [g.index for g in listing.gpus])
+    except LeaseError as e:
+        click.echo(f"torchwarden gpus: {e}", err=True)
+        sys.exit(2)
     if as_json:
         click.echo(json.dumps(_as_json(listing, leases, directory), indent=2))
         return
@@ -100,9 +106,11 @@ def _lease(holder: Holder | None) -> tuple[str, str, str]:
     if holder is None:
         return "[green]free[/green]", "", ""
     if holder.pid < 0:  # locked a moment ago, record not yet written
-        return holder.user, "", ""
+        return escape(holder.user), "", ""
+    # every field was written by whoever holds the lease: text, never markup
     where = "" if holder.host == socket.gethostname() else f" on {holder.host}"
-    return f"{holder.user} (pid {holder.pid}{where})", escape(holder.command), holder.since
+    who = escape(f"{holder.user} (pid {holder.pid}{where})")
+    return who, escape(holder.command), escape(holder.since)
 
 
 def _memory(gpu: Gpu) -> str:

@@ -22,6 +22,7 @@ from torchwarden.data.transfer_audit import active_audit as active_audit
 from torchwarden.data.transfer_audit import audit as audit
 from torchwarden.errors import DataArgumentError as DataArgumentError
 from torchwarden.errors import DataError as DataError
+from torchwarden.errors import DeviceUnavailableError as DeviceUnavailableError
 from torchwarden.errors import DoesNotFitError as DoesNotFitError
 from torchwarden.errors import TransferBudgetError as TransferBudgetError
 from torchwarden.errors import ZeroCopyError as ZeroCopyError
@@ -34,6 +35,7 @@ __all__ = [
     "DataArgumentError",
     "DataError",
     "DevicePrefetcher",
+    "DeviceUnavailableError",
     "DoesNotFitError",
     "GPUResidentLoader",
     "StepCounts",

@@ -18,9 +18,9 @@ from torchwarden.data.reasons import (
     CopyReason,
     dlpack_reasons,
     numpy_reasons,
-    resolve_device,
     same_device,
     tensor_reasons,
+    usable_device,
 )
 from torchwarden.errors import DataArgumentError, DataError, ZeroCopyError
 
@@ -55,7 +55,7 @@ def to_torch(obj: Any, device: Device = None, *, copy: bool | None = None) -> to
     >>> float(a[0])
     1.0
     """
-    dev = resolve_device(device)
+    dev = usable_device(device, f"to_torch({type(obj).__name__})")
     if isinstance(obj, torch.Tensor):
         return _from_tensor(obj, dev, copy)
     if isinstance(obj, np.ndarray):
@@ -68,7 +68,24 @@ def to_torch(obj: Any, device: Device = None, *, copy: bool | None = None) -> to
             "memory to share. Fix: build a NumPy array once (np.asarray) or pass copy=None.",
             reasons=[f"{type(obj).__name__} is not an array"],
         )
-    return _from_numpy(np.asarray(obj), dev, copy)
+    return _from_numpy(_as_array(obj), dev, copy)
+
+
+def _as_array(obj: Any) -> np.ndarray[Any, Any]:
+    """``obj`` as a NumPy array of numbers, or an error naming what it is."""
+    try:
+        a = np.asarray(obj)
+    except (ValueError, TypeError) as e:
+        raise DataArgumentError(
+            f"to_torch({type(obj).__name__}): cannot make an array of it ({e}); pass a NumPy "
+            "array, a tensor, a DLPack producer or a (nested) sequence of numbers."
+        ) from None
+    if a.dtype.kind not in "biufc":
+        raise DataArgumentError(
+            f"to_torch({type(obj).__name__}): holds {a.dtype} data, not numbers; pass a NumPy "
+            "array, a tensor, a DLPack producer or a (nested) sequence of numbers."
+        )
+    return a
 
 
 def _from_numpy(
@@ -116,6 +133,11 @@ def to_numpy(
     bfloat16 needs an explicit choice: ``bf16='float32'`` (widening copy) or
     ``bf16='bits'`` (zero-copy uint16 view of the raw bits).
     """
+    if not isinstance(t, torch.Tensor):
+        raise DataArgumentError(
+            f"to_numpy({type(t).__name__}): expects a torch.Tensor; for other data use "
+            "np.asarray, or to_torch first."
+        )
     if bf16 not in (None, "float32", "bits"):
         raise DataArgumentError(f"to_numpy(bf16={bf16!r}): choose bf16='float32' or bf16='bits'.")
     reasons = tensor_reasons(t, bf16=bf16)

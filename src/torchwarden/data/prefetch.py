@@ -23,7 +23,7 @@ import torch
 
 from torchwarden.data import staging
 from torchwarden.data.interop import to_torch
-from torchwarden.data.reasons import resolve_device
+from torchwarden.data.reasons import usable_device
 from torchwarden.errors import DataArgumentError
 
 __all__ = ["DevicePrefetcher", "tree_map"]
@@ -106,12 +106,18 @@ class DevicePrefetcher:
     """
 
     def __init__(self, iterable: Iterable[Any], device: torch.device | str | int, depth: int = 2):
-        if depth < 1:
+        if not isinstance(iterable, Iterable):  # fail here, not at the first batch
             raise DataArgumentError(
-                f"DevicePrefetcher(depth={depth}): depth must be >= 1 (2 is typical)."
+                f"DevicePrefetcher({type(iterable).__name__}): expects an iterable of batches, "
+                "such as a DataLoader."
             )
-        dev = resolve_device(device)
-        assert dev is not None
+        if type(depth) is not int or depth < 1:
+            raise DataArgumentError(
+                f"DevicePrefetcher(depth={depth!r}): depth must be >= 1, an int (2 is typical)."
+            )
+        dev = usable_device(device, "DevicePrefetcher")
+        if dev is None:
+            raise DataArgumentError("DevicePrefetcher(device=None): name the device, e.g. 'cuda'.")
         if dev.type == "cuda" and dev.index is None:
             dev = torch.device("cuda", torch.cuda.current_device())
         self.iterable, self.device, self.depth = iterable, dev, depth

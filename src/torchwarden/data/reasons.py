@@ -14,8 +14,16 @@ import numpy as np
 import torch
 
 from torchwarden.data import dlpack
+from torchwarden.errors import DataArgumentError, DeviceUnavailableError
 
-__all__ = ["CopyReason", "explain_copy", "numpy_reasons", "resolve_device", "tensor_reasons"]
+__all__ = [
+    "CopyReason",
+    "explain_copy",
+    "numpy_reasons",
+    "resolve_device",
+    "tensor_reasons",
+    "usable_device",
+]
 
 # NumPy dtypes that come from ml_dtypes; torch has them, from_numpy does not take them.
 EXTENSION_DTYPES: dict[str, torch.dtype] = {
@@ -46,6 +54,31 @@ def resolve_device(device: torch.device | str | int | None) -> torch.device | No
     if isinstance(device, int):
         return torch.device("cuda", device)
     return torch.device(device)
+
+
+def usable_device(device: torch.device | str | int | None, what: str) -> torch.device | None:
+    """``device`` resolved, or an error naming the fix when it is not a device this machine has."""
+    try:
+        dev = resolve_device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DataArgumentError(
+            f"{what}: device={device!r} is not a device; pass 'cpu', 'cuda', 'cuda:0' or a "
+            "torch.device."
+        ) from None
+    if dev is None or dev.type != "cuda":
+        return dev
+    if not torch.cuda.is_available():
+        raise DeviceUnavailableError(
+            f"{what}: device={device!r} but CUDA is not available here (torch "
+            f"{torch.__version__}). Pass device='cpu', or run on a GPU machine with a CUDA "
+            "build of torch (`torchwarden doctor` says why CUDA is unavailable)."
+        )
+    if dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DeviceUnavailableError(
+            f"{what}: device={device!r} but only {torch.cuda.device_count()} CUDA device(s) are "
+            "visible; pick one of them, or check CUDA_VISIBLE_DEVICES."
+        )
+    return dev
 
 
 def same_device(a: torch.device, b: torch.device) -> bool:
@@ -112,6 +145,16 @@ def numpy_reasons(a: np.ndarray[Any, Any], device: torch.device | None = None) -
                 f"strides {a.strides} are not multiples of the item size {a.itemsize} "
                 "(a field of a structured array, or a byte-offset view).",
                 "store each field in its own array, or np.ascontiguousarray(a) once at load time.",
+            )
+        )
+    if a.size and a.ctypes.data % a.dtype.alignment and not out:  # else one cause, one reason
+        out.append(
+            CopyReason(
+                "misaligned",
+                f"the data starts at an address that is not a multiple of the {a.dtype} "
+                "alignment (a byte-offset view of a buffer); torch would read and write it "
+                "with aligned instructions, which can crash the process.",
+                "copy it once into a fresh array at load time: np.array(a, copy=True).",
             )
         )
     if a.dtype.byteorder not in ("=", "|", _NATIVE):

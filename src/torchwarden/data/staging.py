@@ -67,7 +67,8 @@ def share_numpy(a: np.ndarray[Any, Any]) -> torch.Tensor:
 def host_view(a: np.ndarray[Any, Any]) -> torch.Tensor:
     """A CPU tensor to read ``a`` from: shared when torch can address it, else a native copy."""
     if any(r.kind != "read-only" for r in numpy_reasons(a)):
-        a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("="))
+        # ALIGNED too: np.ascontiguousarray keeps a misaligned array as it is
+        a = np.require(a, dtype=a.dtype.newbyteorder("="), requirements=["C", "A"])
     return share_numpy(a)
 
 

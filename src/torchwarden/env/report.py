@@ -17,14 +17,18 @@ from pathlib import Path
 from typing import Any, Literal
 
 from torchwarden._version import __version__
+from torchwarden.env.schema import check_document
 from torchwarden.env.verdict import LEVELS, severity
 from torchwarden.errors import FingerprintError
 from torchwarden.findings import Finding, ProbeFinding, RuleFinding, finding_from_dict
+from torchwarden.untrusted import UntrustedInput, load_json_file
 
 __all__ = ["LEVELS", "SCHEMA", "exit_code", "findings", "level", "load", "make", "save", "summary"]
 
 SCHEMA = "torchwarden.env/1"
 _MAJOR = SCHEMA.rsplit("/", 1)[0] + "/"
+
+MAX_DOCUMENT_BYTES = 16 << 20  # a fingerprint with probes is tens of KiB
 
 
 def make(
@@ -97,29 +101,44 @@ def save(report: dict[str, Any], path: str | Path) -> None:
 
 
 def load(path: str | Path) -> dict[str, Any]:
-    """Read a ``torchwarden.env/1`` document; the error says what is wrong and how to get one."""
+    """Read a ``torchwarden.env/1`` document; the error says what is wrong and how to get one.
+
+    The file is input from elsewhere: special files are refused unread, size, nesting and
+    numbers are bounded, and every field the readers use is checked (``env.schema``).
+    """
     source = Path(path)
     try:
-        data = json.loads(source.read_text())
+        data = load_json_file(source, max_bytes=MAX_DOCUMENT_BYTES)
     except OSError as exc:
         raise FingerprintError(
             f"cannot read fingerprint {source}: {exc.strerror}; record one with "
             "`torchwarden doctor --json PATH`."
         ) from None
-    except json.JSONDecodeError as exc:
-        raise FingerprintError(f"{source} is not JSON ({exc}); is it a fingerprint file?") from None
+    except UntrustedInput as exc:
+        raise FingerprintError(
+            f"{source} {exc}: it is not a fingerprint. Pass a file written by "
+            "`torchwarden doctor --json PATH`."
+        ) from None
     schema = data.get("schema") if isinstance(data, dict) else None
     if not isinstance(schema, str) or not schema.startswith(_MAJOR):
         raise FingerprintError(
-            f"{source} has schema {schema!r}, expected {SCHEMA!r}; record a fingerprint with "
-            "`torchwarden doctor --json PATH`."
+            f"{source} has schema {_shown(schema)}, expected {SCHEMA!r}; record a fingerprint "
+            "with `torchwarden doctor --json PATH`."
         )
     if schema != SCHEMA:
         raise FingerprintError(
-            f"{source} has schema {schema!r}; this torchwarden reads {SCHEMA!r}. "
+            f"{source} has schema {_shown(schema)}; this torchwarden reads {SCHEMA!r}. "
             "Upgrade torchwarden (pip install -U torchwarden)."
         )
     if not isinstance(data.get("fingerprint"), dict):
         raise FingerprintError(f"{source} has no 'fingerprint' object; the file is truncated?")
+    try:
+        check_document(data)
+    except FingerprintError as exc:
+        raise FingerprintError(f"{source}: {exc}") from None
     document: dict[str, Any] = data
     return document
+
+
+def _shown(value: Any) -> str:
+    return repr(value)[:60] if isinstance(value, str) else type(value).__name__

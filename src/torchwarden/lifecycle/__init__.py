@@ -5,6 +5,8 @@ from torchwarden.errors import ScopeError as ScopeError
 from torchwarden.errors import TensorLeakError as TensorLeakError
 from torchwarden.lifecycle.graph import GraphRetention as GraphRetention
 from torchwarden.lifecycle.graph import graph_retention as graph_retention
+from torchwarden.lifecycle.holdings import Holding as Holding
+from torchwarden.lifecycle.holdings import holdings as holdings
 from torchwarden.lifecycle.report import Leak as Leak
 from torchwarden.lifecycle.report import ScopeReport as ScopeReport
 from torchwarden.lifecycle.report import StateTensor as StateTensor
@@ -14,6 +16,7 @@ from torchwarden.lifecycle.scope import scoped as scoped
 
 __all__ = [
     "GraphRetention",
+    "Holding",
     "Leak",
     "ScopeArgumentError",
     "ScopeError",
@@ -22,6 +25,7 @@ __all__ = [
     "TensorLeakError",
     "TensorScope",
     "graph_retention",
+    "holdings",
     "scope",
     "scoped",
 ]

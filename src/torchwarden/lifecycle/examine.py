@@ -6,6 +6,7 @@ the scope took when it opened, and knows nothing else of the scope.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import time
 import weakref
@@ -16,7 +17,7 @@ import torch
 from torchwarden.findings import LeakFinding
 from torchwarden.frames import Site
 from torchwarden.lifecycle.graph import GraphRetention, graph_retention
-from torchwarden.lifecycle.holder import Holder
+from torchwarden.lifecycle.holder import RUNNING, Holder
 from torchwarden.lifecycle.leaks import leak_finding
 from torchwarden.lifecycle.referrers import find_holders
 from torchwarden.lifecycle.report import ScopeReport, StateTensor
@@ -30,6 +31,7 @@ __all__ = ["examine"]
 MAX_EXAMINED = 256  # holder walks beyond this many tensors add little and cost a lot
 _NOT_RECORDED = Site("<unknown: not created by a torch call on this thread>")
 Examined = tuple[torch.Tensor, LeakFinding, GraphRetention]
+Extents = dict[int, int]  # id(leaked tensor) -> entries of the containers holding it
 
 
 def _new_tensors(
@@ -65,8 +67,28 @@ def _state(t: torch.Tensor, what: str, holder: str) -> StateTensor:
     )
 
 
+def _fresh(snap: ScopeSnapshot, graph: GraphRetention) -> GraphRetention:
+    """The graph without storages alive before the scope: dropping the holder frees none."""
+    fresh = tuple((key, n) for key, n in graph.storages if not snap.has_storage(key))
+    if len(fresh) == len(graph.storages):
+        return graph
+    by_device: dict[str, int] = {}
+    for (device, _), n in fresh:
+        by_device[device] = by_device.get(device, 0) + n
+    return dataclasses.replace(
+        graph, bytes=sum(n for _, n in fresh), by_device=by_device, storages=fresh
+    )
+
+
+def _storage_site(t: torch.Tensor) -> str | None:
+    """For a view, the user's line that made the tensor it views (its storage's owner)."""
+    base = t._base if t._is_view() else None
+    return recorder.site(base) if base is not None else None
+
+
 def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> LeakFinding:
     return leak_finding(
+        storage_site=_storage_site(t),
         site=recorder.where(t) or _NOT_RECORDED,
         holder=holder.path,
         holder_kind=holder.kind,
@@ -91,15 +113,15 @@ def _bytes_leaked(leaks: list[Examined]) -> int:
 
 def _sort_out(
     snap: ScopeSnapshot, candidates: list[torch.Tensor]
-) -> tuple[list[Examined], list[StateTensor], int]:
-    """Leaks, state held by modules and optimizers, and how many were the block's results."""
+) -> tuple[list[Examined], list[StateTensor], int, Extents]:
+    """Leaks, state held by modules and optimizers, how many were results, holder extents."""
     if not candidates:
-        return [], [], 0
+        return [], [], 0, {}
     holders = find_holders(candidates, exclude=[candidates], enclosing=snap.enclosing)
     leaks: list[Examined] = []
     state: list[StateTensor] = []
     results = 0
-    graphs = {id(t): graph_retention(t) for t in candidates}
+    graphs = {id(t): _fresh(snap, graph_retention(t)) for t in candidates}
     # torch keeps the Python object of a tensor that C++ still uses (saved for backward):
     # such tensors are part of another tensor's graph, counted there, not leaks of their own.
     # The same goes for the base of a view: it lives on because the view needs its storage.
@@ -112,20 +134,34 @@ def _sort_out(
             state.append(_state(t, "state", holder.path))
         elif holder.kind == "unknown" and storage_key(t) in covered:
             results += 1
-        elif holder.frame_binding is not None and not graph.retains_graph:
-            results += 1  # the block's own result, bound to a name where the block ran
+        elif holder.kind == "internal" or (
+            holder.frame_binding is not None
+            and not (graph.retains_graph and snap.enclosing is RUNNING)
+        ):
+            # The block's own result, bound to a name where the block ran, or torch's own
+            # bookkeeping (compiled graphs' constants). A running loop's name that keeps a
+            # graph stays a candidate: the step monitor's growth rule tells
+            # `total = total + loss` (its graph grows) from `loss = ...` (it does not).
+            results += 1
         else:
             leaks.append((t, _leak(t, holder, graph), graph))
-    return leaks, state, results
+    extents = {id(t): holders[id(t)].extent for t, _, _ in leaks}
+    return leaks, state, results, extents
 
 
 def examine(
-    snap: ScopeSnapshot, *, kept: Collection[int] = (), exception: str | None = None
+    snap: ScopeSnapshot,
+    *,
+    kept: Collection[int] = (),
+    exception: str | None = None,
+    carried: Collection[torch.Tensor] = (),
 ) -> ScopeReport:
     """Compare the heap with ``snap``; classify what is new and alive.
 
     ``kept`` holds the ids of tensors the block meant to hand out (``scope.keep``);
-    ``exception`` names the exception that ended the block, if one did.
+    ``exception`` names the exception that ended the block, if one did; ``carried``
+    are tensors an earlier examination reported, examined again whatever their age
+    (a set that grows keeps its old members: see ``growth.py``).
     """
     after = sample()
     refs, grads, cpu_bytes = _new_tensors(snap, kept)
@@ -147,7 +183,9 @@ def examine(
         elif len(candidates) < MAX_EXAMINED:
             candidates.append(t)
     del refs
-    leaks, held_state, results = _sort_out(snap, candidates)
+    seen = {id(t) for t in candidates}
+    candidates += [t for t in carried if id(t) not in seen][: max(0, MAX_EXAMINED - len(seen))]
+    leaks, held_state, results, extents = _sort_out(snap, candidates)
     del candidates
     return ScopeReport(
         name=snap.name,
@@ -160,4 +198,5 @@ def examine(
         duration_s=time.perf_counter() - snap.started,
         bytes_leaked=_bytes_leaked(leaks),
         exception=exception,
+        leaked=[(weakref.ref(t), extents.get(id(t), 0)) for t, _, _ in leaks],
     )

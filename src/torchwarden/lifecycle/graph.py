@@ -25,8 +25,9 @@ _saved_names: dict[type, tuple[str, ...]] = {}
 class GraphRetention:
     """The autograd graph behind one tensor.
 
-    ``bytes`` counts each saved storage once, leaving out ``nn.Parameter`` s, which live
-    on without the graph; ``by_device`` splits it. ``leaf_storages`` names the leaf
+    ``bytes`` counts each saved storage once, leaving out ``nn.Parameter`` s and views
+    of the leaves the graph accumulates into (they live on without the graph);
+    ``by_device`` splits it. ``leaf_storages`` names the leaf
     tensors the graph accumulates gradients into (kept alive, but usually the user's).
     """
 
@@ -62,9 +63,9 @@ def _saved_values(node: Any) -> list[Any]:
     for name in _saved_attributes(node):
         with contextlib.suppress(RuntimeError):  # freed by backward(): pins nothing any more
             values.append(getattr(node, name))
-    if hasattr(node, "saved_tensors"):  # custom autograd.Function
-        with contextlib.suppress(RuntimeError):
-            values.extend(node.saved_tensors)
+    # custom autograd.Function (compiled graphs are one); reading it after backward raises
+    with contextlib.suppress(RuntimeError, AttributeError):
+        values.extend(node.saved_tensors)
     return values
 
 
@@ -117,6 +118,8 @@ def graph_retention(tensor: torch.Tensor) -> GraphRetention:
                 saved += 1
                 storages.setdefault(key, storage_nbytes(t))
         stack.extend(fn for fn, _ in node.next_functions if fn is not None)
+    for key in leaves:  # a view of a parameter saved for backward (addmm's `weight.t()`)
+        storages.pop(key, None)
     by_device: dict[str, int] = {}
     for (device, _), nbytes in storages.items():
         by_device[device] = by_device.get(device, 0) + nbytes

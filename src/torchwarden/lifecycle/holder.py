@@ -25,8 +25,11 @@ class Holder:
     """A readable path to a tensor, and what kind of thing holds it."""
 
     path: str
-    kind: str  # global, local, closure, default, generator, state, ipython, unknown
+    kind: str  # global, local, closure, default, generator, state, ipython, internal, unknown
     frame_binding: str | None = None  # set when the path is one name in the given frame
+    # entries of the containers on the path (lists, dicts, deques, sets): a set that
+    # grows shows here even when the examination saw none of its new members
+    extent: int = 0
 
     def __str__(self) -> str:
         return self.path

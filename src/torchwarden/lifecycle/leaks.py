@@ -29,30 +29,54 @@ _FIXES = {
     "unknown": "no Python object holds it; look for autograd graphs, hooks or C++ caches that still use it",
 }
 _GRAPH_FIX = (
-    "it also keeps its autograd graph ({graph}) alive: store loss.detach() or loss.item(), "
-    "or compute it under torch.no_grad()"
+    "it also keeps its autograd graph ({graph}) alive: store t.detach(), "
+    "or compute it under torch.no_grad() when it is never backpropagated"
+)
+_SCALAR_GRAPH_FIX = (
+    "it also keeps its autograd graph ({graph}) alive: keep `loss.item()` after backward(), "
+    "or compute it under torch.no_grad() when it is never backpropagated"
 )
 
 
+_BACKPROPAGATED = "keep `loss.item()` (a Python float) after backward() instead of the tensor"
+
+
 def leak_message(f: LeakFinding) -> str:
-    """What leaked, where it was made, who holds it, and the steps it was seen at."""
+    """What leaked, where it was made, who holds it, and how the set grew."""
     graph = f", keeping {format_bytes(f.graph_bytes)} of autograd graph" if f.retains_graph else ""
     shape = "x".join(map(str, f.shape)) or "scalar"
     via = f" (via {f.library_site})" if f.library_site else ""
-    text = (
-        f"{shape} {f.dtype} tensor ({format_bytes(f.nbytes)} on {f.device}) created at "
-        f"{f.site}{via} is still held by {f.holder}{graph}"
+    if f.storage_site:
+        via += f", a view of storage allocated at {f.storage_site}"
+    site = f.site or "a line torchwarden did not see (made between examinations)"
+    if f.growth_per_step is None:
+        if len(f.seen_at_steps) > 1:
+            graph += f"; found again at steps {', '.join(map(str, f.seen_at_steps))}: it grows"
+        return (
+            f"{shape} {f.dtype} tensor ({format_bytes(f.nbytes)} on {f.device}) created at "
+            f"{site}{via} is still held by {f.holder}{graph}"
+        )
+    steps = ", ".join(map(str, f.seen_at_steps))
+    return (
+        f"{f.holder} keeps growing: {f.count} {shape} {f.dtype} tensor(s) on {f.device}, "
+        f"{format_bytes(f.nbytes)}{graph} in all, created at {site}{via}; "
+        f"+{_per_step(f.growth_per_step)} a step since step {f.first_step} "
+        f"(examined at steps {steps})"
     )
-    if len(f.seen_at_steps) > 1:
-        text += f"; found again at steps {', '.join(map(str, f.seen_at_steps))}: it grows"
-    return text
+
+
+def _per_step(nbytes: float) -> str:
+    return format_bytes(round(nbytes)) if nbytes >= 1 else f"{nbytes:.2f} B"
 
 
 def leak_fix(f: LeakFinding) -> str:
     """What to change, by the kind of holder; the graph first when it is the larger cost."""
     fix = _FIXES.get(f.holder_kind, _FIXES["global"]).format(holder=f.holder)
     if f.retains_graph:
-        fix = _GRAPH_FIX.format(graph=format_bytes(f.graph_bytes)) + "; " + fix
+        text = _GRAPH_FIX if f.shape else _SCALAR_GRAPH_FIX
+        fix = text.format(graph=format_bytes(f.graph_bytes)) + "; " + fix
+    elif f.graph_nodes and not f.shape:
+        fix = _BACKPROPAGATED + "; " + fix  # a loss after backward(): its number is what is wanted
     return fix[0].upper() + fix[1:] + "."
 
 
@@ -66,6 +90,7 @@ def leak_finding(
     device: str,
     nbytes: int,
     graph: GraphRetention,
+    storage_site: str | None = None,
 ) -> LeakFinding:
     """A finding for one leaked tensor, with the autograd graph it keeps alive."""
     draft = LeakFinding(
@@ -74,6 +99,7 @@ def leak_finding(
         holder_kind=holder_kind,
         site=site.user,
         library_site=site.library,
+        storage_site=storage_site if storage_site != site.user else None,
         nbytes=nbytes,
         device=device,
         shape=shape,

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import collections
 import re
+import threading
 import types
+import weakref
 from typing import Any
 
 import torch
@@ -15,6 +18,8 @@ __all__ = ["render_chain"]
 _MODULE_SLOTS = ("_parameters", "_buffers", "_modules")
 _STATE_SLOTS = ("_parameters", "_buffers")
 _IPY_CACHE = re.compile(r"^_+\d*$")
+_TORCH_PACKAGES = ("torch", "torchwarden")
+_LOCAL = threading.local
 
 
 def _func_name(code: types.CodeType) -> str:
@@ -115,6 +120,9 @@ def _step(p: _Phrase, node: Any, child: Any) -> None:
         _tuple_slot(p, node, child)
     elif isinstance(node, dict):
         key = _dict_key(node, child)
+        if isinstance(key, weakref.ref):
+            p.attr_next = True  # threading.local: per-thread attribute dicts keyed by thread
+            return
         if as_attr and key in _MODULE_SLOTS:
             p.state = p.state or key in _STATE_SLOTS
             p.attr_next = True  # module.__dict__['_parameters']['w'] reads as module.w
@@ -123,7 +131,9 @@ def _step(p: _Phrase, node: Any, child: Any) -> None:
             p.var = str(key)
             return
         p.add(_key_text(key, as_attr))
-    elif isinstance(node, (list, tuple)):
+    elif isinstance(node, _LOCAL):
+        pass  # its attributes follow, in the thread's own dict
+    elif isinstance(node, (list, tuple, collections.deque)):
         p.add(f"[{next((i for i, v in enumerate(node) if v is child), '?')}]")
     elif isinstance(node, (set, frozenset)):
         p.add("{…}")
@@ -177,6 +187,8 @@ def _root(
     module = modules.get(id(root), "?")
     if module == "__main__" or (ipython is not None and root is ipython):
         p.text, p.kind = f"global {key}", "global"
+    elif module.split(".")[0] in _TORCH_PACKAGES:
+        p.text, p.kind = f"{module}.{key}", "internal"  # torch's own caches (compile's, say)
     else:
         p.text, p.kind = f"{module}.{key}", "module"
 
@@ -192,4 +204,16 @@ def render_chain(
     _root(p, chain[0], chain[1], modules, ipython)
     for i in range(1, len(chain) - 1):
         _step(p, chain[i], chain[i + 1])
-    return Holder(p.result(), "state" if p.state else p.kind)
+    return Holder(p.result(), "state" if p.state else p.kind, extent=_extent(chain[1:-1]))
+
+
+def _extent(path: list[Any]) -> int:
+    """Entries of the containers on a path; attribute dicts (``__dict__``) do not count."""
+    total = 0
+    for node in path:
+        if isinstance(node, (list, set, frozenset, collections.deque)) or (
+            isinstance(node, dict)
+            and not any(getattr(other, "__dict__", None) is node for other in path)
+        ):
+            total += len(node)
+    return total

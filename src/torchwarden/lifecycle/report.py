@@ -6,6 +6,7 @@ same objects ``torchwarden run`` writes to ``run.json``.
 
 from __future__ import annotations
 
+import html
 import io
 from dataclasses import dataclass, field
 from typing import Any
@@ -57,6 +58,9 @@ class ScopeReport:
     bytes_leaked: int = 0
     suspect: bool = False
     exception: str | None = None
+    # (weak reference, holder extent) of each leaked tensor, in the order of ``leaks``;
+    # what the step monitor's growth rule reads, never serialised
+    leaked: list[Any] = field(default_factory=list, repr=False, compare=False)
 
     @property
     def memory(self) -> dict[str, dict[str, dict[str, int | None]]]:
@@ -126,3 +130,10 @@ class ScopeReport:
 
     def __str__(self) -> str:
         return self.render()
+
+    # IPython and Jupyter show a report as its table, not as the dataclass's fields.
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        printer.text(f"ScopeReport({self.name!r})" if cycle else self.render())
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.render())}</pre>"

@@ -18,7 +18,7 @@ import functools
 import sys
 import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 import torch
@@ -92,6 +92,7 @@ class TensorScope:
         self._state = _State.NEW
         self._report: ScopeReport | None = None
         self._kept: dict[int, weakref.ref[torch.Tensor]] = {}
+        self._carried: list[weakref.ref[torch.Tensor]] = []
         self._snapshot: ScopeSnapshot | None = None
         self._history: History  # set by open(): the trend of every call under this name
 
@@ -116,6 +117,14 @@ class TensorScope:
             for t in _tensors_within(value):
                 self._kept[id(t)] = weakref.ref(t)
         return tensors[0] if len(tensors) == 1 else tensors
+
+    def carry(self, tensors: Iterable[torch.Tensor]) -> None:
+        """Examine these tensors again at close, though they existed when it opened.
+
+        The step monitor carries the members of each set it saw before, so the
+        examination tells whether the set kept them (it grows) or let them go.
+        """
+        self._carried.extend(weakref.ref(t) for t in tensors)
 
     def open(self) -> TensorScope:
         """Start the block: read the counters and, when this call is exact, take a census."""
@@ -185,7 +194,9 @@ class TensorScope:
             )
         recorder.pop()
         try:
-            report = examine(snapshot, kept=self._kept.keys(), exception=exception)
+            carried = [t for t in (ref() for ref in self._carried) if t is not None]
+            report = examine(snapshot, kept=self._kept.keys(), exception=exception, carried=carried)
+            del carried
         finally:
             recorder.release()
         self._history.observe(sample()[0], exact=True, found=bool(report.leaks))
@@ -240,7 +251,17 @@ def scoped(
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorator form of :func:`scope`: tensors the function returns are not leaks.
 
-    The latest call's report is ``wrapped.last_report``.
+    Where the report goes: each call's report replaces ``wrapped.last_report`` (read it,
+    or print it, after the call); nothing is printed. With ``strict=True`` a call that
+    leaks raises :class:`~torchwarden.TensorLeakError`, whose ``report`` is the same.
+
+    >>> import torch, torchwarden
+    >>> @torchwarden.scoped
+    ... def step(x):
+    ...     return x * 2
+    >>> _ = step(torch.ones(2))
+    >>> step.last_report.ok
+    True
     """
 
     def decorate(func: Callable[P, R]) -> Callable[P, R]:

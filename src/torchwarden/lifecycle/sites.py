@@ -5,6 +5,13 @@ returns, with its :class:`~torchwarden.frames.Site`: the user's ``file.py:LINE``
 when the call came from an installed library, that library's line too. Which frame
 is the user's is decided by :mod:`torchwarden.frames`. The mode is pushed only for
 exact scopes: it costs a few microseconds a call, too much to leave on every step.
+
+Compiled code never sees the mode. torch.compile guards every compiled frame on the
+torch-function mode stack, so a mode present at a call that was absent at compile time
+forces a recompilation (and Dynamo would trace the mode itself). While recording, the
+mode therefore steps off the stack whenever execution enters compiled code
+(``compiled.py``) and back on when it returns; tensors a compiled region returns get
+the site of the user's line that called it (the first eager op that touches them).
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from torchwarden.frames import Site, site_of
+from torchwarden.lifecycle.compiled import CompiledGate
 
 __all__ = ["UNKNOWN_SITE", "CreationRecorder", "recorder"]
 
@@ -55,7 +63,8 @@ class _RecordingMode(TorchFunctionMode):
         kwargs: dict[str, Any] | None = None,
     ) -> Any:
         out = func(*args, **(kwargs or {}))
-        self._note(out)
+        if not torch.compiler.is_compiling():  # a trace never records: it runs no user line
+            self._note(out)
         return out
 
 
@@ -71,6 +80,7 @@ class CreationRecorder:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._users = 0
+        self._gate = CompiledGate(lambda mode: isinstance(mode, _RecordingMode))
 
     def _note(self, out: Any) -> None:
         if not self._users:
@@ -85,9 +95,17 @@ class CreationRecorder:
             self._sites[id(t)] = (weakref.ref(t), site)
 
     def where(self, t: torch.Tensor) -> Site | None:
-        """Where ``t`` was created, if a torch call made it while an exact scope was open."""
+        """Where ``t`` was created, if a torch call made it while an exact scope was open.
+
+        A tensor that compiled code returned gets the user's line of the compiled call.
+        """
         entry = self._sites.get(id(t))
-        return entry[1] if entry is not None and entry[0]() is t else None
+        if entry is not None and entry[0]() is t:
+            return entry[1]
+        compiled = self._gate.site
+        if compiled is not None and "Compiled" in type(t.grad_fn).__name__:
+            return compiled
+        return None
 
     def site(self, t: torch.Tensor) -> str | None:
         """The user's ``file.py:LINE`` that created ``t`` (see :meth:`where`)."""
@@ -106,6 +124,7 @@ class CreationRecorder:
             self._users += 1
             if self._users == 1:
                 threading.setprofile(self._thread_started)
+                self._gate.install()
         stack: list[_RecordingMode] = self._local.__dict__.setdefault("modes", [])
         mode = _RecordingMode(self._note)
         mode.__enter__()  # type: ignore[no-untyped-call]
@@ -123,6 +142,7 @@ class CreationRecorder:
             self._users -= 1
             if self._users == 0:
                 threading.setprofile(None)  # type: ignore[arg-type]
+                self._gate.remove()
                 self._sites.clear()
 
 

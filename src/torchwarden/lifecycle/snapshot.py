@@ -51,6 +51,11 @@ class ScopeSnapshot:
         ref = None if key is None else self.storages.get(key)
         return ref is not None and ref() is not None
 
+    def has_storage(self, key: StorageKey) -> bool:
+        """True when a storage with this identity was alive at the snapshot and still is."""
+        ref = self.storages.get(key)
+        return ref is not None and ref() is not None
+
     def release(self) -> None:
         """Drop the census and the frame: the examination is over."""
         self.tensors = {}

@@ -88,10 +88,14 @@ class Artifacts(_ArtifactsRequired, total=False):
     events: str | None  # events.jsonl: every step, as the run went
 
 
-class Summary(TypedDict):
+class _SummaryRequired(TypedDict):
     steps: int
     median_step_s: float | None
     peak_memory: dict[str, int]  # device -> bytes
+
+
+class Summary(_SummaryRequired, total=False):
+    step_source: str  # how steps were detected (optimizer, step(), forwards); added in /1
 
 
 class AttemptRecord(TypedDict):

@@ -171,7 +171,8 @@ ATTEMPT = shape(
 )
 ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR), "events": null(STR)})
 SUMMARY = shape(
-    Summary, {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory}
+    Summary,
+    {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory, "step_source": STR},
 )
 RUN = shape(
     RunRecord,

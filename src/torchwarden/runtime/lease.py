@@ -1,38 +1,34 @@
-"""Exclusive GPU leases: one ``flock``-ed lock file per GPU index in a shared directory.
+"""Exclusive GPU leases: a ``flock``-ed lock file and a guard per GPU, in a shared directory.
 
-A lease is an open file descriptor holding ``flock(LOCK_EX)`` on ``gpu-<index>.lock``.
-The kernel drops the lock when the descriptor closes, so a lease ends with its process
-even on SIGKILL; nothing has to clean up after a crashed run. The holder writes who it
-is (user, pid, host, command, since) into the file so that others can be told whom
-they are waiting for. Indices are physical (``nvidia-smi``) indices; see ``Lease.env``.
-
-The directory is shared by every user of the machine: world-writable with the sticky
-bit (like ``/tmp``), lock files mode 0o666. No torch here: leases are plain numbers.
+A lease on GPU ``i`` is ``flock(LOCK_EX)`` on ``gpu-<i>.lock`` plus its guard (see
+``lease_files``). The kernel drops both when the last descriptor on them closes, so a
+lease ends with its processes even on SIGKILL; nothing has to clean up after a crash.
+The descriptors are passed on to the run's children, and a keeper process (see
+``lease_keeper``) holds the lease after the run until the processes it started have
+ended, so a GPU is never handed out while something of a killed run still uses it.
+The holder writes who it is into the lock file; others are told whom they wait for.
+Indices are physical (``nvidia-smi``) indices; see ``Lease.env``. No torch here.
 """
 
 from __future__ import annotations
 
 import contextlib
 import enum
-import errno
-import fcntl
 import os
 import random
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
 from torchwarden.errors import LeaseError
-from torchwarden.runtime.lease_files import (
-    Holder,
-    lock_path,
-    open_lock_file,
-    probe,
-    read_holder,
-    resolve_lease_dir,
-)
+from torchwarden.runtime.gpu_request import GpuRequest, parse_gpu_request
+from torchwarden.runtime.lease_files import LeaseDir, probe, resolve_lease_dir
+from torchwarden.runtime.lease_holder import Holder
+from torchwarden.runtime.lease_keeper import TOKEN_VAR, Keeper
+from torchwarden.runtime.lease_take import Held, try_take
 
 __all__ = [
     "GpuRequest",
@@ -44,60 +40,9 @@ __all__ = [
     "parse_gpu_request",
 ]
 
-# A lock that is held but carries no live holder's record was either just taken (the
-# record follows within microseconds; a dead holder's record may linger until then) or
-# is being probed by `torchwarden gpus`; look again for this long before calling it held.
-_SETTLE_S = 0.5
 _BACKOFF_START_S, _BACKOFF_MAX_S = 0.1, 2.0
 
 WaitCallback = Callable[[dict[int, Holder | None]], None]
-
-
-@dataclass(frozen=True)
-class GpuRequest:
-    """What ``--gpus`` asked for: ``count`` GPUs, either any free ones or exactly ``indices``."""
-
-    count: int
-    indices: tuple[int, ...] | None = None
-
-    def __post_init__(self) -> None:
-        if self.count < 1:
-            raise LeaseError(f"GpuRequest(count={self.count}): ask for at least one GPU.")
-        if self.indices is not None and len(self.indices) != self.count:
-            raise LeaseError(f"GpuRequest: count={self.count} but indices={self.indices}.")
-
-
-def parse_gpu_request(spec: str) -> GpuRequest:
-    """Parse ``--gpus``: ``"2"`` is any two free GPUs; ``"0,2"`` (or ``"3,"``) exactly those.
-
-    A lone number is a count, as in ``torchrun --nproc-per-node``; a trailing comma
-    makes it an index (the convention PyTorch Lightning's ``devices="3,"`` uses).
-    """
-    text = spec.strip()
-    usage = "pass a count (--gpus 2) or comma-separated indices (--gpus 0,2; --gpus 3, for GPU 3)."
-    if not text:
-        raise LeaseError(f"gpus={spec!r}: empty; {usage}")
-    if "," not in text:
-        count = _non_negative(text, spec, usage, what="a GPU count")
-        if count == 0:
-            raise LeaseError(
-                f"gpus={spec!r}: asks for no GPU; leave --gpus out to run without a lease."
-            )
-        return GpuRequest(count=count)
-    parts = [p.strip() for p in text.split(",")]
-    if parts[-1] == "":
-        parts.pop()  # the trailing comma of "3,"
-    indices = [_non_negative(p, spec, usage, what="a GPU index") for p in parts]
-    dupes = sorted({i for i in indices if indices.count(i) > 1})
-    if dupes:
-        raise LeaseError(f"gpus={spec!r}: GPU {dupes[0]} is listed twice; list each index once.")
-    return GpuRequest(count=len(indices), indices=tuple(sorted(indices)))
-
-
-def _non_negative(part: str, spec: str, usage: str, *, what: str) -> int:
-    if not part.isdigit():
-        raise LeaseError(f"gpus={spec!r}: {part!r} is not {what}; {usage}")
-    return int(part)
 
 
 class LeaseState(enum.Enum):
@@ -107,12 +52,13 @@ class LeaseState(enum.Enum):
 
 @dataclass
 class Lease:
-    """Exclusive use of ``indices`` until :meth:`release` (or the process ends)."""
+    """Exclusive use of ``indices`` until :meth:`release` and the end of what the run started."""
 
     indices: tuple[int, ...]
     holder: Holder
     lease_dir: Path
-    _fds: dict[int, int] = field(repr=False)
+    _held: dict[int, Held] = field(repr=False)
+    _keeper: Keeper | None = field(default=None, repr=False)
     state: LeaseState = LeaseState.HELD
 
     @property
@@ -121,28 +67,37 @@ class Lease:
 
     @property
     def fds(self) -> tuple[int, ...]:
-        """Lock descriptors; pass them to ``Popen(pass_fds=...)`` so children hold the lease too."""
-        return tuple(self._fds.values())
+        """The lease's descriptors; children that get them (``pass_fds``) hold the lease too."""
+        return tuple(fd for lock, guard in self._held.values() for fd in (lock, guard.fileno()))
 
     def env(self) -> dict[str, str]:
-        """Variables that confine a child process to the leased GPUs.
+        """Variables for the run's processes: the leased GPUs, and the keeper's token.
 
         CUDA numbers devices fastest-first unless told otherwise, but leases use the
         PCI-bus order of ``nvidia-smi`` and NVML; ``CUDA_DEVICE_ORDER`` makes them agree.
         """
-        return {
-            "CUDA_VISIBLE_DEVICES": self.cuda_visible_devices,
-            "CUDA_DEVICE_ORDER": "PCI_BUS_ID",
-        }
+        env = {"CUDA_VISIBLE_DEVICES": self.cuda_visible_devices, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+        if self._keeper is not None:
+            env[TOKEN_VAR] = self._keeper.token_value()
+        return env
 
-    def release(self) -> None:
-        """Give the GPUs back. Calling it again does nothing."""
-        for fd in self._fds.values():
-            with contextlib.suppress(OSError):
-                os.ftruncate(fd, 0)  # so nobody reads a stale holder record
-            os.close(fd)  # closing drops the flock
-        self._fds.clear()
+    def release(self) -> str:
+        """Give the GPUs back; calling it again does nothing.
+
+        Returns the keeper's answer: ``"free"``, or ``"held N"`` when N processes the run
+        started still run (the keeper gives the GPUs back when they end).
+        """
+        if self.state is LeaseState.RELEASED:
+            return "free"
+        for lock, guard in self._held.values():
+            if self._keeper is None:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(lock, 0)  # so nobody reads a stale holder record
+            os.close(lock)  # with the keeper's copy closed too, this drops the flock
+            guard.close()
+        self._held.clear()
         self.state = LeaseState.RELEASED
+        return self._keeper.release() if self._keeper is not None else "free"
 
     def __enter__(self) -> Lease:
         return self
@@ -162,6 +117,7 @@ def acquire(
     lease_dir: Path | None = None,
     command: str | None = None,
     on_wait: WaitCallback | None = None,
+    keeper: bool = True,
 ) -> Lease:
     """Take exclusive leases for ``request`` among the GPU indices in ``available``.
 
@@ -169,43 +125,68 @@ def acquire(
     With ``wait``, poll with backoff (``timeout`` seconds at most; ``None`` waits for ever),
     calling ``on_wait`` with the blocking holders each time they change. Partial takes
     are always released before waiting, so two runs wanting two GPUs each cannot deadlock.
+    ``keeper=False`` leaves out the keeper: the lease then ends with this process and
+    the children that kept its descriptors.
     """
     candidates = _candidates(request, available)
-    directory = resolve_lease_dir(lease_dir)
+    path = resolve_lease_dir(lease_dir)
     deadline = None if timeout is None else time.monotonic() + timeout
     delay, last_blocking = _BACKOFF_START_S, None
-    while True:
-        holder = Holder.of_this_process(command)  # "since" is when the lease was taken
-        fds, blocking = _try_take(candidates, request.count, directory, holder)
-        if fds is not None:
-            return Lease(tuple(sorted(fds)), holder, directory, fds)
-        if not wait:
-            raise _busy_error(request, candidates, blocking, waited=None)
-        if deadline is not None and time.monotonic() >= deadline:
-            raise _busy_error(request, candidates, blocking, waited=timeout)
-        if on_wait is not None and blocking != last_blocking:
-            on_wait(blocking)
-        last_blocking = blocking
-        # jitter keeps two waiters from retrying in lockstep forever
-        pause = delay * random.uniform(0.5, 1.0)
-        if deadline is not None:
-            pause = max(0.0, min(pause, deadline - time.monotonic()))
-        time.sleep(pause)
-        delay = min(delay * 1.5, _BACKOFF_MAX_S)
+    with LeaseDir(path) as directory:
+        while True:
+            holder = Holder.of_this_process(command)  # "since" is when the lease was taken
+            held, blocking = try_take(candidates, request.count, directory, holder)
+            if held is not None:
+                return _lease(held, holder, path, keeper)
+            if not wait:
+                raise _busy_error(request, candidates, blocking, waited=None)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise _busy_error(request, candidates, blocking, waited=timeout)
+            if on_wait is not None and blocking != last_blocking:
+                on_wait(blocking)
+            last_blocking = blocking
+            # jitter keeps two waiters from retrying in lockstep forever
+            pause = delay * random.uniform(0.5, 1.0)
+            if deadline is not None:
+                pause = max(0.0, min(pause, deadline - time.monotonic()))
+            time.sleep(pause)
+            delay = min(delay * 1.5, _BACKOFF_MAX_S)
+
+
+def _lease(held: dict[int, Held], holder: Holder, path: Path, keeper: bool) -> Lease:
+    for lock, guard in held.values():
+        os.set_inheritable(lock, True)  # children that keep descriptors hold the lease too
+        guard.set_inheritable(True)
+    lease = Lease(tuple(sorted(held)), holder, path, held)
+    if keeper:
+        try:
+            lease._keeper = Keeper(lease.fds)
+        except OSError as e:  # no interpreter to start: the lease still holds for this process
+            warnings.warn(
+                f"torchwarden: the lease keeper could not start ({e}); GPUs {lease.indices} are "
+                "leased only while this process and children that kept its descriptors run.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return lease
 
 
 def holders(
     lease_dir: Path | None = None, indices: Iterable[int] | None = None
 ) -> dict[int, Holder | None]:
     """Who holds each GPU's lease (``None``: free). ``indices=None`` lists every lock file."""
-    directory = resolve_lease_dir(lease_dir)
-    if indices is None:
-        indices = sorted(
-            int(p.stem.removeprefix("gpu-"))
-            for p in directory.glob("gpu-*.lock")
-            if p.stem.removeprefix("gpu-").isdigit()
-        )
-    return {i: probe(lock_path(directory, i)) for i in indices}
+    path = resolve_lease_dir(lease_dir)
+    if not path.exists() and not path.is_symlink():
+        return dict.fromkeys(indices or [])
+    with LeaseDir(path, create=False) as directory:
+        if indices is None:
+            indices = sorted(
+                int(name[4:-5])
+                for name in os.listdir(directory.fd)
+                if name.startswith("gpu-") and name.endswith(".lock") and name[4:-5].isascii()
+                and name[4:-5].isdigit() and len(name) < 16
+            )  # fmt: skip
+        return {i: probe(directory, i) for i in indices}
 
 
 def _candidates(request: GpuRequest, available: Sequence[int]) -> list[int]:
@@ -225,48 +206,6 @@ def _candidates(request: GpuRequest, available: Sequence[int]) -> list[int]:
             f"pass --gpus {len(visible)} or fewer, or check CUDA_VISIBLE_DEVICES."
         )
     return visible
-
-
-def _try_take(
-    candidates: list[int], count: int, directory: Path, holder: Holder
-) -> tuple[dict[int, int] | None, dict[int, Holder | None]]:
-    """One non-blocking pass in ascending order: all ``count`` locks, or none kept."""
-    taken: dict[int, int] = {}
-    blocking: dict[int, Holder | None] = {}
-    try:
-        for index in candidates:
-            path = lock_path(directory, index)
-            fd = open_lock_file(path)
-            if not _lock_now(fd, path):
-                blocking[index] = read_holder(path)
-                os.close(fd)
-                continue
-            taken[index] = fd
-            holder.write_to(fd)
-            if len(taken) == count:
-                return dict(taken), {}
-    finally:
-        if len(taken) < count:  # not all of them, or an error: keep none
-            for fd in taken.values():
-                os.ftruncate(fd, 0)
-                os.close(fd)
-    return None, blocking
-
-
-def _lock_now(fd: int, path: Path) -> bool:
-    """``flock(LOCK_EX|LOCK_NB)``, looking again while the holder is unnamed (see _SETTLE_S)."""
-    settle_until = time.monotonic() + _SETTLE_S
-    while True:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return True
-        except OSError as e:
-            if e.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-        holder = read_holder(path)
-        if (holder is not None and holder.may_be_alive()) or time.monotonic() >= settle_until:
-            return False
-        time.sleep(0.02)
 
 
 def _busy_error(

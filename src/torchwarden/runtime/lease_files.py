@@ -1,8 +1,18 @@
-"""The lease directory, its lock files, and the holder record written into each.
+"""The lease directory and its lock files, opened as if another user were hostile.
 
 Separate from ``lease.py`` (the locking policy) because ``torchwarden gpus`` only reads
-these files, and because the file-system details below are their own subject:
-sharing one directory between users, and ``fs.protected_regular``.
+these files, and because sharing one directory between users is its own subject:
+
+- the directory is opened without following a symbolic link and must be a real
+  directory owned by root or by us; if others may write to it, it must be sticky,
+  so that nobody but a file's owner can delete or replace it;
+- lock files are opened relative to that directory, without following links and
+  without blocking, and must be regular files with one link (a hard link planted at
+  the lock path would make us overwrite the file it points to);
+- a lock file can still be unlinked by its owner, root or a ``/tmp`` cleaner while it
+  is held; a *guard* — an abstract Unix socket named after the directory and the GPU,
+  which the kernel frees only when its last descriptor closes — keeps that from
+  handing the GPU out twice (Linux; elsewhere the lock file alone decides).
 """
 
 from __future__ import annotations
@@ -10,82 +20,30 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import getpass
-import json
+import hashlib
 import os
-import shlex
 import socket
 import stat
 import sys
-from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from torchwarden.errors import LeaseError
+from torchwarden.runtime.lease_holder import MAX_RECORD_BYTES, Holder, parse_holder
 
-__all__ = ["Holder", "lock_path", "open_lock_file", "probe", "read_holder", "resolve_lease_dir"]
+__all__ = [
+    "LeaseDir",
+    "bind_guard",
+    "flock_now",
+    "lock_path",
+    "probe",
+    "read_holder",
+    "resolve_lease_dir",
+]
 
 LEASE_DIR_VAR = "TORCHWARDEN_LEASE_DIR"
 DEFAULT_LEASE_DIR = Path("/tmp/torchwarden-leases")
-HOLDER_SCHEMA = "torchwarden.lease/1"
-
-
-@dataclass(frozen=True)
-class Holder:
-    """Who holds a lease: written by the holder, read by everyone who finds it taken."""
-
-    user: str
-    pid: int
-    host: str
-    command: str
-    since: str  # ISO 8601, UTC, seconds: 2026-11-21T10:02:11Z
-
-    @classmethod
-    def of_this_process(cls, command: str | None = None) -> Holder:
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):  # no passwd entry, as in some containers
-            user = f"uid {os.getuid()}"
-        return cls(
-            user=user,
-            pid=os.getpid(),
-            host=socket.gethostname(),
-            command=command if command is not None else shlex.join(sys.argv),
-            since=datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        )
-
-    @classmethod
-    def unnamed(cls) -> Holder:
-        """A holder that has not written its record yet (it does so right after locking)."""
-        return cls(user="an unnamed process", pid=-1, host="", command="", since="")
-
-    def describe(self) -> str:
-        """``alice (pid 4242, `python train.py`, since 2026-11-21T10:02:11Z)``."""
-        if self.pid < 0:
-            return self.user
-        where = "" if self.host == socket.gethostname() else f" on {self.host}"
-        return f"{self.user} (pid {self.pid}{where}, `{self.command}`, since {self.since})"
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    def may_be_alive(self) -> bool:
-        """False only when the holder's process is known to be gone (same host, no such pid)."""
-        if self.pid < 0 or self.host != socket.gethostname():
-            return self.pid >= 0
-        try:
-            os.kill(self.pid, 0)  # signal 0: existence check, sends nothing
-        except ProcessLookupError:
-            return False
-        except PermissionError:  # exists, owned by another user
-            return True
-        return True
-
-    def write_to(self, fd: int) -> None:
-        data = json.dumps({"schema": HOLDER_SCHEMA, **self.to_dict()}).encode()
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, data, 0)
+_OPEN = os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+_SETUP = "see 'Sharing a machine' in docs/gpus.md"
 
 
 def resolve_lease_dir(lease_dir: Path | None = None) -> Path:
@@ -97,84 +55,213 @@ def resolve_lease_dir(lease_dir: Path | None = None) -> Path:
 
 
 def lock_path(lease_dir: Path, index: int) -> Path:
-    return lease_dir / f"gpu-{index}.lock"
+    return lease_dir / lock_name(index)
 
 
-def open_lock_file(path: Path) -> int:
-    """Open (creating if needed) a lock file for writing, shareable by every user.
+def lock_name(index: int) -> str:
+    return f"gpu-{index}.lock"
 
-    Opening an existing file with ``O_CREAT`` in a sticky world-writable directory is
-    refused when another user owns it and ``fs.protected_regular`` is set (the default
-    on many distributions), so open first and create only when it is missing.
-    """
-    _ensure_dir(path.parent)
-    while True:
+
+class LeaseDir:
+    """An open, checked lease directory; lock files are opened relative to it."""
+
+    def __init__(self, path: Path, *, create: bool = True) -> None:
+        self.path = path
+        if create:
+            _make_dir(path)
+        self.fd = _open_dir(path)
+        st = os.fstat(self.fd)
+        self.shared = bool(st.st_mode & 0o022)
+        # the guard name follows the path, so a directory deleted and made again shares it
+        self.guard_key = hashlib.sha256(os.path.realpath(path).encode()).hexdigest()[:32]
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def __enter__(self) -> LeaseDir:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open_lock(self, index: int) -> int:
+        """A read-write descriptor on GPU ``index``'s lock file, created when missing."""
+        name = lock_name(index)
+        while True:
+            try:
+                fd = os.open(name, os.O_RDWR | _OPEN, dir_fd=self.fd)
+            except FileNotFoundError:
+                fd = self._create(name)
+                if fd < 0:
+                    continue  # someone created it between our two opens; open theirs
+            except OSError as e:
+                raise self._lock_error(name, e) from None
+            self.check_lock_file(fd, name)
+            return fd
+
+    def _create(self, name: str) -> int:
+        # Opening an existing file with O_CREAT in a sticky directory is refused when another
+        # user owns it and fs.protected_regular is set, hence open first, create only if missing.
         try:
-            return os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except FileNotFoundError:
-            pass
-        except PermissionError:
-            raise LeaseError(
-                f"Cannot open the lease file {path} for writing (owner uid "
-                f"{path.stat().st_uid}, mode {stat.filemode(path.stat().st_mode)}). Ask its "
-                f"owner to `chmod 666 {path}`, or set {LEASE_DIR_VAR} to a directory you share."
-            ) from None
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o666)
+            fd = os.open(name, os.O_RDWR | os.O_CREAT | os.O_EXCL | _OPEN, 0o644, dir_fd=self.fd)
         except FileExistsError:
-            continue  # someone created it between our two opens; open theirs
-        os.fchmod(fd, 0o666)  # the umask trimmed the mode given to os.open
+            return -1
+        except OSError as e:
+            raise self._lock_error(name, e) from None
+        if self.shared:
+            os.fchmod(fd, 0o666)  # every user of a shared directory must be able to lock it
         return fd
 
+    def check_lock_file(self, fd: int, name: str) -> None:
+        st = os.fstat(fd)
+        problem = None
+        if not stat.S_ISREG(st.st_mode):
+            problem = "is not a regular file"
+        elif st.st_nlink != 1:
+            problem = f"has {st.st_nlink} hard links, so writing to it would change another file"
+        if problem:
+            os.close(fd)
+            raise LeaseError(
+                f"The lease file {self.path / name} {problem}; someone put it there. "
+                f"Remove it (rm {self.path / name}) or set {LEASE_DIR_VAR} to a safe directory "
+                f"({_SETUP})."
+            )
 
-def _ensure_dir(directory: Path) -> None:
+    def still_linked(self, fd: int, index: int) -> bool:
+        """Whether the file locked through ``fd`` is still the one at the lock path."""
+        try:
+            at_path = os.stat(lock_name(index), dir_fd=self.fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        mine = os.fstat(fd)
+        return (mine.st_dev, mine.st_ino) == (at_path.st_dev, at_path.st_ino)
+
+    def _lock_error(self, name: str, e: OSError) -> LeaseError:
+        path = self.path / name
+        if e.errno == errno.ELOOP:
+            return LeaseError(
+                f"The lease file {path} is a symbolic link; following it could overwrite another "
+                f"file. Remove it (rm {path}) or set {LEASE_DIR_VAR} to a safe directory ({_SETUP})."
+            )
+        if isinstance(e, PermissionError):
+            return LeaseError(
+                f"Cannot open the lease file {path} for writing: {e.strerror}. Ask its owner or "
+                f"an administrator to make it writable by every GPU user ({_SETUP}), or set "
+                f"{LEASE_DIR_VAR} to a directory you share."
+            )
+        return LeaseError(f"Cannot open the lease file {path}: {e.strerror}. {_SETUP}.")
+
+
+def _make_dir(path: Path) -> None:
     try:
-        directory.mkdir(parents=True)
+        path.mkdir(parents=True)
     except FileExistsError:
-        return  # whoever made it chose its mode; a private directory is a valid choice
+        return  # whoever made it chose its mode; _open_dir checks that it is safe
     except OSError as e:
-        raise _dir_error(directory, e) from None
-    try:
+        raise _dir_error(path, e.strerror or str(e)) from None
+    with contextlib.suppress(OSError):
         # world-writable and sticky, like /tmp: others may add lock files, not delete ours
-        directory.chmod(0o1777)
+        path.chmod(0o1777)
+
+
+def _open_dir(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
     except OSError as e:
-        raise _dir_error(directory, e) from None
+        if e.errno in (errno.ELOOP, errno.ENOTDIR):
+            why = "is a symbolic link or not a directory, so it could lead anywhere"
+            raise _dir_error(path, why) from None
+        raise _dir_error(path, e.strerror or str(e)) from None
+    problem = _dir_problem(os.fstat(fd))
+    if problem:
+        os.close(fd)
+        raise _dir_error(path, problem)
+    return fd
 
 
-def _dir_error(directory: Path, e: OSError) -> LeaseError:
+def _dir_problem(st: os.stat_result) -> str | None:
+    if st.st_uid not in (0, os.geteuid()):
+        return (
+            f"it belongs to uid {st.st_uid}, who can delete or replace every lock file in it; "
+            "it must belong to root or to you"
+        )
+    if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
+        return "others may write to it but it is not sticky (chmod +t), so they could delete lock files"
+    return None
+
+
+def _dir_error(path: Path, why: str) -> LeaseError:
     return LeaseError(
-        f"Cannot use the lease directory {directory}: {e.strerror}. "
-        f"Set {LEASE_DIR_VAR} to a directory every GPU user can write to."
+        f"Cannot use the lease directory {path}: {why}. Use a directory made by an "
+        f"administrator (sudo install -d -m 1777 -o root -g root {path}) or set "
+        f"{LEASE_DIR_VAR} to one; {_SETUP}."
     )
 
 
-def read_holder(path: Path) -> Holder | None:
-    """The holder record in a lock file, or ``None`` when empty or unreadable."""
+def bind_guard(directory: LeaseDir, index: int) -> socket.socket | None:
+    """Bind GPU ``index``'s guard; ``None`` when another process holds it.
+
+    On systems without abstract Unix sockets, a socket that binds nothing is returned:
+    the lock file alone decides there.
+    """
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    if not sys.platform.startswith("linux"):
+        return sock
     try:
-        data = json.loads(path.read_bytes() or b"null")
-        fields = {k: data[k] for k in ("user", "pid", "host", "command", "since")}
-        return Holder(**fields)
-    except (OSError, ValueError, TypeError, KeyError):
+        sock.bind(f"\0torchwarden-lease/{directory.guard_key}/{index}")
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            return None
+        raise
+    return sock
+
+
+def read_holder(directory: LeaseDir, index: int) -> Holder | None:
+    """The holder record in GPU ``index``'s lock file, or ``None`` when empty or invalid."""
+    try:
+        fd = os.open(lock_name(index), os.O_RDONLY | _OPEN, dir_fd=directory.fd)
+    except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return parse_holder(os.pread(fd, MAX_RECORD_BYTES + 1, 0))
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
-def probe(path: Path) -> Holder | None:
-    """The current holder of ``path``'s lock, or ``None`` when nobody holds it.
+def probe(directory: LeaseDir, index: int) -> Holder | None:
+    """The current holder of GPU ``index``, or ``None`` when nobody holds it.
 
-    A record left by a killed holder stays in the file, so the lock, not the file's
-    content, decides: a shared lock we can take means the GPU is free.
+    A record left by a killed holder stays in the file, so the lock and the guard, not
+    the file's content, decide: a shared lock and the guard we can take mean it is free.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
-        return None
+        fd = os.open(lock_name(index), os.O_RDONLY | _OPEN, dir_fd=directory.fd)
+    except OSError:
+        fd = -1  # no lock file (or not one we may read): the guard still tells
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        if fd >= 0 and stat.S_ISREG(os.fstat(fd).st_mode) and not flock_now(fd, fcntl.LOCK_SH):
+            return read_holder(directory, index) or Holder.unnamed()
+        guard = bind_guard(directory, index)
+        if guard is None:  # held through a lock file that was deleted or replaced
+            return Holder.unnamed()
+        guard.close()
+        return None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+
+
+def flock_now(fd: int, mode: int) -> bool:
+    """``flock(fd, mode | LOCK_NB)``: whether we got it (``False``: someone holds it)."""
+    try:
+        fcntl.flock(fd, mode | fcntl.LOCK_NB)
     except OSError as e:
         if e.errno not in (errno.EAGAIN, errno.EACCES):
             raise
-        return read_holder(path) or Holder.unnamed()
-    finally:
-        with contextlib.suppress(OSError):
-            os.close(fd)
-    return None
+        return False
+    return True

@@ -9,7 +9,9 @@ fragmentation, the largest live tensors with their holders, and an allocator sna
 
 from __future__ import annotations
 
+import os
 import pickle
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from torchwarden.memory.census import live_tensors, storage_key, storage_nbytes
 from torchwarden.memory.counters import device_stats, expandable_segments_enabled
 from torchwarden.units import format_bytes
 
-__all__ = ["OOMForensics"]
+__all__ = ["Allowance", "OOMForensics", "allowance"]
 
 TOP = 10
 
@@ -38,7 +40,45 @@ def _largest_free_block(snapshot: dict[str, Any], device: int) -> int:
     return largest
 
 
-def _verdict(requested: int, free: int, cached: int, largest: int) -> tuple[str, str]:
+@dataclass(frozen=True)
+class Allowance:
+    """The memory this run may use on one device, and why that much.
+
+    ``limit`` is the device's memory times the per-process memory fraction (the cap
+    ``--memory-fraction`` sets). A MIG slice reports its own memory as the device's,
+    so its total is already the slice's. ``free`` is what the run could still get:
+    the device's free bytes, but no more than the cap leaves above what is reserved.
+    """
+
+    limit: int
+    free: int
+    fraction: float
+    device_total: int
+    visible: str | None  # CUDA_VISIBLE_DEVICES, when set: which physical GPUs these are
+
+    def describe(self) -> str:
+        where = f" (CUDA_VISIBLE_DEVICES={self.visible})" if self.visible else ""
+        if self.fraction < 1.0:
+            return (
+                f"this run may use {format_bytes(self.limit)} ({self.fraction:g} of "
+                f"{format_bytes(self.device_total)}{where}), {format_bytes(self.free)} of it free"
+            )
+        return f"{format_bytes(self.free)} free of {format_bytes(self.device_total)}{where}"
+
+
+def allowance(device: int, device_free: int, reserved: int) -> Allowance:
+    """What this process may still allocate on ``device``: fraction, visible devices, MIG."""
+    # The device's (or MIG slice's) own total: the observer's third argument is already
+    # the capped limit under a memory fraction, so it cannot be the base of the fraction.
+    device_total = int(torch.cuda.get_device_properties(device).total_memory)
+    fraction = float(torch.cuda.get_per_process_memory_fraction(device))
+    limit = int(device_total * fraction)
+    free = max(0, min(device_free, limit - reserved))
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES") or None
+    return Allowance(limit, free, fraction, device_total, visible)
+
+
+def _verdict(requested: int, allowed: Allowance, cached: int, largest: int) -> tuple[str, str]:
     expandable = expandable_segments_enabled()
     if requested <= cached and requested > largest:
         if expandable:
@@ -52,10 +92,13 @@ def _verdict(requested: int, free: int, cached: int, largest: int) -> tuple[str,
             f"{format_bytes(largest)}; expandable_segments would let the cache grow in place",
             "Set PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True before starting the run.",
         )
+    capped = (
+        f" or raise --memory-fraction (now {allowed.fraction:g})" if allowed.fraction < 1 else ""
+    )
     return (
-        f"not enough memory: {format_bytes(requested)} requested, {format_bytes(free)} free on "
-        f"the device and {format_bytes(cached)} cached",
-        "Lower the batch size, use activation checkpointing or mixed precision, or free "
+        f"not enough memory: {format_bytes(requested)} requested; {allowed.describe()}, "
+        f"and {format_bytes(cached)} cached",
+        f"Lower the batch size{capped}, use activation checkpointing or mixed precision, or free "
         "tensors held from earlier steps (see the largest live tensors).",
     )
 
@@ -73,7 +116,7 @@ def _top_tensors(device: int) -> tuple[TopTensor, ...]:
     rows = tuple(
         TopTensor(
             holder=holders[id(t)].path,
-            site=recorder.site(t) or "unknown (not created during an exact examination)",
+            site=_site(t),
             nbytes=storage_nbytes(t),
             shape=tuple(t.shape),
             dtype=str(t.dtype).removeprefix("torch."),
@@ -82,6 +125,15 @@ def _top_tensors(device: int) -> tuple[TopTensor, ...]:
     )
     top.clear()
     return rows
+
+
+def _site(t: torch.Tensor) -> str:
+    """The creation site the run knows: recorded now, or when a leak finding saw ``t``."""
+    from torchwarden.runtime.steps import active_monitor
+
+    monitor = active_monitor()
+    known = recorder.site(t) or (monitor.site_of(t) if monitor is not None else None)
+    return known or "unknown (not created during an exact examination)"
 
 
 class OOMForensics:
@@ -101,14 +153,12 @@ class OOMForensics:
         return True
 
     def _observe(self, device: int, requested: int, allowed: int, device_free: int) -> None:
-        # `allowed` is the device's total, or the cap when a memory fraction is set: the
-        # allocator passes its own limit, so the fraction is never applied twice.
+        # `allowed` is the allocator's own limit (the cap under a memory fraction);
+        # allowance() works the cap out from the fraction and the device's total instead.
         if self.finding is not None:
             return  # the first OOM tells the story; retries inside the allocator repeat it
         try:
-            self.finding = self._collect(device, requested, device_free).replace(
-                limit_bytes=None if self.memory_fraction is None else int(allowed)
-            )
+            self.finding = self._collect(device, requested, device_free)
         except Exception as e:  # forensics must never mask the OOM itself
             self.finding = OOMFinding(
                 message=f"CUDA out of memory ({e!r} while collecting evidence)",
@@ -127,13 +177,16 @@ class OOMForensics:
             pickle.dump(snapshot, f)
         largest = _largest_free_block(snapshot, device)
         cached = reserved - allocated
-        verdict, fix = _verdict(requested, device_free, cached, largest)
+        allowed = allowance(device, device_free, reserved)
+        verdict, fix = _verdict(requested, allowed, cached, largest)
         return OOMFinding(
             message=f"CUDA out of memory on cuda:{device} asking for {format_bytes(requested)}: {verdict}",
             fix=fix,
             device=f"cuda:{device}",
             requested_bytes=int(requested),
             free_bytes=int(device_free),
+            limit_bytes=allowed.limit if allowed.fraction < 1 else None,
+            memory_fraction=allowed.fraction,
             reserved_bytes=reserved,
             allocated_bytes=allocated,
             reserved_unallocated_bytes=cached,

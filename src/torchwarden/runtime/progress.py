@@ -85,12 +85,16 @@ def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     table.add_column(style="bold")
     table.add_column()
     table.add_row("status", f"[{colour}]{status}[/] (exit code {record['exit_code']})")
-    table.add_row("steps", str(summary["steps"]))
+    source = summary.get("step_source")
+    table.add_row("steps", f"{summary['steps']} ({source})" if source else str(summary["steps"]))
     if summary["median_step_s"] is not None:
         table.add_row("median step", format_seconds(summary["median_step_s"]))
     for device, peak in summary["peak_memory"].items():
         table.add_row(f"peak {device}", format_bytes(peak))
-    table.add_row("findings", str(len(record["findings"])))
+    if summary["steps"] or record["findings"]:
+        table.add_row("findings", str(len(record["findings"])))
+    else:  # nothing was examined: an all-clear here would be a claim with no evidence
+        table.add_row("findings", "not checked: no step ended (call torchwarden.step() per step)")
     table.add_row("record", f"{out_dir}/run.json")
     if record["artifacts"].get("report"):
         table.add_row("report", f"{out_dir}/{record['artifacts']['report']}")

@@ -152,7 +152,7 @@ def _record(
             status = "oom"
     elif error is not None and status == "failed" and not isinstance(error, SystemExit):
         findings.insert(0, exception_finding(error, step=series.count + 1, rank=config.rank))
-    return build_record(
+    record = build_record(
         name=config.name,
         command=workload.command,
         status=status,
@@ -167,6 +167,8 @@ def _record(
         summary=series.summary(),
         events=EVENTS,
     )
+    record["summary"]["step_source"] = monitor.step_source  # how steps were detected
+    return record
 
 
 def _execute(workload: Workload) -> None:

@@ -1,37 +1,48 @@
-"""Step boundaries without code changes, and what each step cost.
+"""Step boundaries without code changes, what each step cost, and the leaks that grow.
 
-A global optimizer step hook marks the end of every training step; loops without an
-optimizer call :func:`torchwarden.step`. Each boundary reads the scope engine's cheap
-counters once (C heap, RSS, CUDA allocated): they are the step's memory record and
-feed its trend rule (``lifecycle.trend``). When that rule asks, or after the first step,
-an exact scope is opened to name the leak, its holder and its creation site.
+Where a step ends, in order of trust: ``torchwarden.step()`` when the script calls
+it; else the optimizer step of the *lead* optimizer (the first one seen; a GAN's two
+optimizers make one step, not two); else, in a loop with no optimizer (inference,
+evaluation), the end of each forward of the outermost module. ``step_source`` says
+which one this run used.
 
-An exact examination spans two steps: loops often store a step's tensor after the
-optimizer step (``history.append(loss)``), so a tensor made in step k is only seen
-held at the end of step k+1.
+Each boundary reads the cheap counters once (C heap, RSS, CUDA allocated): the step's
+memory record. Exact examinations are scheduled (``ExamSchedule``): each spans a few
+steps, and the steps between them grow, both bounded, and never faster than the cost
+budget allows; the counters' trend rule can call one early. A leak is a set that keeps
+growing across examinations (``lifecycle.growth``): steady state is never a finding.
 """
 
 from __future__ import annotations
 
-import re
+import os
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
+import torch
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from torchwarden.findings import LeakFinding
-from torchwarden.lifecycle.leaks import sighted
+from torchwarden.findings import CacheFinding, LeakFinding
+from torchwarden.lifecycle.growth import GrowthTracker
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.scope import TensorScope
 from torchwarden.lifecycle.trend import History, memory_dict, sample
+from torchwarden.runtime.schedule import ExamSchedule
 
 __all__ = ["StepMonitor", "active_monitor", "step"]
 
 _active: StepMonitor | None = None
-_INDEX = re.compile(r"\[\d+\]")
+MARKED = "torchwarden.step()"
+_COMPILE_HOOK_WARNING = r"Using `torch.compile\(module\)` when there are global hooks"
+BUDGET_ENV = "TORCHWARDEN_EXAM_BUDGET"  # share of run time exact examinations may take
 
 
 def active_monitor() -> StepMonitor | None:
@@ -46,7 +57,7 @@ def step() -> None:
     """
     monitor = _active
     if monitor is not None:
-        monitor.boundary()
+        monitor.marked()
     else:
         _step_audit()
 
@@ -59,12 +70,7 @@ def _step_audit() -> dict[str, Any] | None:
 
 
 class StepMonitor:
-    """Collects one record per step and leak findings; install with :meth:`start`.
-
-    Every boundary reads the cheap counters once and feeds the scope engine's trend rule
-    (``lifecycle.trend.History``); only when that rule asks for it does an exact scope
-    open, for the next two steps. A healthy step therefore costs a few microseconds.
-    """
+    """Collects one record per step and leak findings; install with :meth:`start`."""
 
     def __init__(
         self,
@@ -78,14 +84,33 @@ class StepMonitor:
         self.on_step = on_step
         # (step, t, time_s, rss, tensor_bytes, cuda triples, transfers): compact on purpose
         self._rows: list[tuple[Any, ...]] = []
-        self.leaks: list[LeakFinding] = []
-        self._groups: dict[tuple[str, str], int] = {}  # (site, holder) -> index in leaks
+        self._growth = GrowthTracker(rank)
         self._history = History()
+        self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, "0.02")))
         self._exact: TensorScope | None = None
-        self._spanned = False
-        self._hook: Any = None
+        self._optimizer_hook: Any = None
+        self._forward_hooks: list[Any] = []
+        self._lead: int | None = None  # id of the optimizer whose steps end a step
+        self._depth = 0  # module forwards in progress (outermost-forward steps)
+        self._lead_module: int | None = None
+        self._forwards_count = True  # until an optimizer step or torchwarden.step() is seen
+        self.step_source = "none"
         self._lock = threading.Lock()
         self._t0 = self._last = time.perf_counter()
+
+    @property
+    def leaks(self) -> list[LeakFinding]:
+        """Confirmed leaks: sets that kept growing across examinations."""
+        return self._growth.leaks
+
+    @property
+    def caches(self) -> list[CacheFinding]:
+        """Sets that filled and stopped growing (informational, not leaks)."""
+        return self._growth.caches
+
+    def site_of(self, t: Any) -> str | None:
+        """The creation site of ``t`` if an examination of this run recorded it."""
+        return self._growth.site_of(t)
 
     @property
     def findings(self) -> list[dict[str, Any]]:
@@ -109,7 +134,14 @@ class StepMonitor:
     def start(self) -> None:
         global _active
         self._t0 = self._last = time.perf_counter()
-        self._hook = register_optimizer_step_post_hook(self._on_optimizer_step)
+        self._optimizer_hook = register_optimizer_step_post_hook(self._on_optimizer_step)
+        self._forward_hooks = [
+            register_module_forward_pre_hook(self._on_forward_start),
+            register_module_forward_hook(self._on_forward_end),
+        ]
+        # torch.compile(module) warns that global hooks fire for the wrapper too: the
+        # outermost-forward rule counts that wrapper's forward once, as intended.
+        warnings.filterwarnings("ignore", message=_COMPILE_HOOK_WARNING, category=UserWarning)
         _active = self
         # Nothing is examined until the first step ends: what the script builds before
         # and during its first step (model, data, optimizer state) is set-up, not a leak.
@@ -117,44 +149,85 @@ class StepMonitor:
     def stop(self) -> None:
         """Remove the hooks; an examination still open is closed but not reported."""
         global _active
-        if self._hook is not None:
-            self._hook.remove()
-            self._hook = None
+        self._remove_forward_hooks()
+        if self._optimizer_hook is not None:
+            self._optimizer_hook.remove()
+            self._optimizer_hook = None
         if _active is self:
             _active = None
         if self._exact is not None:
             scope, self._exact = self._exact, None
             scope.close()
 
-    # -- per step ------------------------------------------------------------------
-    def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+    def _drop_forward_hooks(self) -> None:
+        """Make the forward hooks inert; they are removed at :meth:`stop` only.
+
+        Compiled code is guarded on the set of global module hooks: removing them in
+        the middle of a run would recompile every compiled module once.
+        """
+        self._forwards_count = False
+
+    def _remove_forward_hooks(self) -> None:
+        for hook in self._forward_hooks:
+            hook.remove()
+        self._forward_hooks = []
+
+    # -- where steps end -----------------------------------------------------------
+    def marked(self) -> None:
+        """``torchwarden.step()``: the script says where its steps end; nothing else counts."""
+        if self.step_source != MARKED:
+            self.step_source = MARKED
+            self._drop_forward_hooks()
         self.boundary()
 
-    def _examine(self) -> TensorScope:
+    def _on_optimizer_step(self, optimizer: Any, args: Any, kwargs: Any) -> None:
+        if self.step_source == MARKED:
+            return
+        if self._lead is None:
+            self._lead = id(optimizer)  # a GAN's second optimizer ends no step of its own
+            self._drop_forward_hooks()
+            if self.step_source != "none":
+                del self._rows[:]  # forwards before the first optimizer step were set-up
+            self.step_source = "optimizer steps"
+        if id(optimizer) == self._lead:
+            self.boundary()
+
+    # Inside code that Dynamo traces, the hooks do nothing: no guard on this object's
+    # state, no graph break. The compiled module's eager wrapper still counts the step.
+    def _on_forward_start(self, module: Any, args: Any) -> None:
+        if not torch.compiler.is_compiling() and self._forwards_count:
+            self._depth += 1
+
+    def _on_forward_end(self, module: Any, args: Any, output: Any) -> None:
+        if torch.compiler.is_compiling() or not self._forwards_count:
+            return
+        self._depth = max(0, self._depth - 1)
+        if self._depth:
+            return
+        if self._lead_module is None:  # the first outermost module; a loss module is another
+            self._lead_module = id(module)
+            self.step_source = f"forwards of the outermost module ({type(module).__name__})"
+        if id(module) == self._lead_module:
+            self.boundary()
+
+    # -- per step ------------------------------------------------------------------
+    def _open_exam(self) -> None:
         # the loop's own `loss`, `x`, `y` are bound in a running frame: results, not leaks
         scope = TensorScope("torchwarden-run-step (exact)", mode="exact", results="running")
-        return scope.open()
+        scope.carry(self._growth.carried())
+        self._exact = scope.open()
 
     def boundary(self) -> None:
-        """End the current step: record it, and examine the next two when counters ask."""
+        """End the current step: record it, and open or close an examination when due."""
         with self._lock:
             now = time.perf_counter()
             step_no = len(self._rows) + 1
-            report: ScopeReport | None = None
-            if self._exact is not None and not self._spanned:
-                self._spanned = True  # keep examining through the next step
-            elif self._exact is not None:
-                scope, self._exact = self._exact, None
-                report = scope.close()
+            report = self._examine(step_no, now - self._last) if self.leak_check else None
             counters, cuda = sample()
             if self.leak_check:
                 self._history.observe(
                     counters, exact=report is not None, found=bool(report and report.leaks)
                 )
-                if step_no == 1:  # steps 2-3 are examined: leaks that start at once
-                    self._history.schedule()
-                if self._exact is None and self._history.wants_exact():
-                    self._exact, self._spanned = self._examine(), False
             tensor_bytes = report.tensor_bytes_after if report else None
             row = (
                 step_no,
@@ -166,20 +239,23 @@ class StepMonitor:
                 _step_audit(),
             )
             self._rows.append(row)
-            if report is not None and report.leaks:
-                self._add_leaks(report, step_no)
             self._last = time.perf_counter()
         if self.on_step is not None:
             self.on_step(self._record(row))
 
-    def _add_leaks(self, report: ScopeReport, step_no: int) -> None:
-        """One finding per (site, holder) group; a group found again records the step."""
-        for leak in report.leaks:
-            key = (leak.site or "", _INDEX.sub("[…]", leak.holder))
-            index = self._groups.get(key)
-            if index is None:
-                self._groups[key] = len(self.leaks)
-                first = leak.replace(step=step_no, rank=self.rank, first_step=step_no, count=0)
-                self.leaks.append(sighted(first, step_no))
-            else:
-                self.leaks[index] = sighted(self.leaks[index], step_no)
+    def _examine(self, step_no: int, step_s: float) -> ScopeReport | None:
+        """Close the open examination when its span is over; open the next when due."""
+        started = time.perf_counter()
+        report = None
+        self._schedule.step_took(step_s, examining=self._exact is not None)
+        if self._exact is not None and self._schedule.span_over(step_no):
+            scope, self._exact = self._exact, None
+            report = scope.close()
+            self._schedule.closed()
+            if self._growth.update(step_no, report):
+                self._schedule.hurry(step_no)
+        if self._exact is None and self._schedule.due(step_no, alarm=self._history.armed):
+            self._open_exam()
+            self._schedule.opened(step_no)
+        self._schedule.spent(time.perf_counter() - started)
+        return report

@@ -69,3 +69,11 @@ def test_series_stays_bounded_and_summaries_cover_every_step() -> None:
     assert steps == sorted(steps)
     summary = series.summary()
     assert summary["steps"] == 100_000 and summary["peak_memory"] == {"cpu": 101_000}
+
+
+def test_a_step_number_that_goes_back_starts_the_count_again() -> None:
+    series = StepSeries()
+    for i in (1, 2, 1, 2, 3):  # forwards counted as steps, then optimizer steps from 1
+        series.add(step(i))  # type: ignore[arg-type]
+    assert [s["step"] for s in series.steps()] == [1, 2, 3]
+    assert series.summary()["steps"] == 3

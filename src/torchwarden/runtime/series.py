@@ -27,6 +27,9 @@ class StepSeries:
 
     def __init__(self, limit: int = LIMIT) -> None:
         self.limit = limit
+        self._reset()
+
+    def _reset(self) -> None:
         self.count = 0
         self.stride = 1
         self._kept: list[StepRecord] = []
@@ -35,6 +38,14 @@ class StepSeries:
         self._peak: dict[str, int] = {}
 
     def add(self, step: StepRecord) -> None:
+        """One more step; a step number that goes back starts the series again.
+
+        The step monitor renumbers from 1 when it learns where steps really end (the
+        forwards it counted before the first optimizer step were set-up), and a rank
+        restarted by torchrun counts from 1 again: the series is of the latest count.
+        """
+        if self._last is not None and step["step"] <= self._last["step"]:
+            self._reset()
         index, self.count = self.count, self.count + 1
         self._last = step
         if (t := step.get("time_s")) is not None:

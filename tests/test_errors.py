@@ -26,13 +26,20 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("torchwarden", "AttributeError"): (
         "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"
     ),
+    ("torchwarden.runtime.signals", "Terminated"): (
+        "internal control flow: a BaseException from the SIGTERM/SIGHUP/SIGQUIT handler to the "
+        "runner, caught there and turned into the 'interrupted' status; it never reaches the user"
+    ),
+    ("torchwarden.runtime.signals", "KeyboardInterrupt"): (
+        "Ctrl-C reaches the script as Python's own KeyboardInterrupt, as under plain python"
+    ),
+    ("torchwarden.cli.options", "click.BadParameter"): (
+        "an option check while parsing: click prints it as a usage error naming the option, "
+        "exit code 2, before any work starts"
+    ),
     ("torchwarden.notebook.extension", "UsageError"): (
         "the %tw magic's boundary: IPython shows a UsageError as one line, not a traceback; "
         "its message is the NotebookArgumentError's, which NotebookExtension.command raises"
-    ),
-    ("torchwarden.runtime.runner", "Terminated"): (
-        "internal control flow: a BaseException from the SIGTERM handler to the runner, "
-        "caught there and turned into the 'interrupted' status; it never reaches the user"
     ),
     ("torchwarden.metrics", "AttributeError"): (
         "module __getattr__ must raise AttributeError: Python's attribute protocol (hasattr)"

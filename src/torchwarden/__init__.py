@@ -35,6 +35,7 @@ from torchwarden.errors import NonFiniteError as NonFiniteError
 from torchwarden.errors import NotebookArgumentError as NotebookArgumentError
 from torchwarden.errors import NotebookError as NotebookError
 from torchwarden.errors import ProbeError as ProbeError
+from torchwarden.errors import RecordWriteError as RecordWriteError
 from torchwarden.errors import ReportError as ReportError
 from torchwarden.errors import RunError as RunError
 from torchwarden.errors import RunIndexError as RunIndexError
@@ -139,6 +140,7 @@ __all__ = [
     "NotebookArgumentError",
     "NotebookError",
     "ProbeError",
+    "RecordWriteError",
     "ReportError",
     "RunError",
     "RunIndexError",

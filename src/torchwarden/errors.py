@@ -19,6 +19,7 @@ Each class is importable from the root package and from the subpackage that rais
     │   └── CommHookStateError      a saved hook state does not fit the hook or model it is loaded into
     ├── RunError                    `torchwarden run`: the runner, steps, records
     │   ├── ScriptNotFoundError     the script or module to run does not exist
+    │   ├── RecordWriteError        the run's record could not be written (disk full, no permission)
     │   ├── LeaseError              a GPU lease could not be taken or is held by someone else
     │   └── RunIndexError           the machine-wide run index could not be written or read
     ├── EnvError                    `torchwarden doctor` and `env ...`: fingerprints, rules, probes
@@ -80,6 +81,7 @@ __all__ = [
     "NotebookArgumentError",
     "NotebookError",
     "ProbeError",
+    "RecordWriteError",
     "ReportError",
     "RunError",
     "RunIndexError",
@@ -154,6 +156,13 @@ class RunError(TorchwardenError):
 
 class ScriptNotFoundError(RunError, FileNotFoundError):
     """The script or module named on the command line does not exist."""
+
+
+class RecordWriteError(RunError):
+    """The run's record could not be written: the disk is full or the directory is not writable.
+
+    The script's exit code is kept; the message says which file and what to free or change.
+    """
 
 
 class LeaseError(RunError):

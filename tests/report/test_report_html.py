@@ -57,9 +57,10 @@ def test_report_is_well_formed_and_complete(make: Callable[..., Record]) -> None
     record = make(steps=3000, ranks=2)  # more points than pixels: thinned, not dropped
     page = render_report(record)
     tags = parse(page).counts
-    # per rank: one CUDA chart of 3 lines and one CPU chart of 2; plus one step-time line per rank
+    # per rank: one CUDA chart of 3 lines and a CPU chart per counter (RSS, tensor bytes),
+    # each on its own axis; plus one step-time line per rank
     assert tags["polyline"] == 2 * (3 + 2) + 2
-    assert tags["svg"] == 5
+    assert tags["svg"] == 2 * 3 + 1
     for text in ("global history[3]", "train.py:41", "41.3 MiB", "1.2 GiB", "Fragmentation"):
         assert text in page
     assert "IEC units" in page and "$ python train.py --lr 0.1" in page
@@ -156,3 +157,23 @@ def test_a_new_kind_of_finding_shows_its_own_fields(record: Record) -> None:
     ):
         assert text in page
     assert "<dt>seen at steps</dt><dd>2, 3, 4</dd>" in page
+
+
+def test_start_up_step_is_off_the_scale_and_named(make: Callable[..., Record]) -> None:
+    record = make(steps=40, ranks=1, findings=False)
+    for s in record["steps"]:
+        s["time_s"] = 30.0 if s["step"] == 1 else 0.010 + (s["step"] % 3) * 0.001
+    page = render_report(record)
+    assert "step 1 (start-up) took 30" in page
+    assert ">12 ms<" in page or ">12.5 ms<" in page  # the axis is the steady state's, not 30 s
+
+
+def test_cpu_counters_each_get_an_axis_that_shows_their_change(
+    make: Callable[..., Record],
+) -> None:
+    record = make(steps=40, ranks=1, findings=False)
+    for s in record["steps"]:  # 10 MiB of growth on a 4 GiB process
+        s["memory"]["cpu"] = {"rss": 4 * 2**30 + s["step"] * 256 * 2**10, "tensor_bytes": None}
+    page = render_report(record)
+    assert ">0 MiB<" not in page and ">0 GiB<" not in page  # not squashed against zero
+    assert "cpu: process RSS" in page

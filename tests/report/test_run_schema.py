@@ -57,7 +57,7 @@ def _drop(path: str) -> Callable[[Record], None]:
         (_drop("status"), r"run record: status is missing\."),
         (
             _set("status", "crashed"),
-            r"status must be one of ok, failed, interrupted, oom, got 'crashed'",
+            r"status must be one of ok, failed, interrupted, oom, running, got 'crashed'",
         ),
         (_set("command", []), r"command must be a non-empty list"),
         (_set("started_at", "yesterday"), r"started_at must be an ISO 8601 time"),

@@ -17,7 +17,8 @@ from torchwarden.report import validate_run_record
 from torchwarden.runtime import steps
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
 from torchwarden.runtime.record import RunTimes, build_record
-from torchwarden.runtime.runner import Terminated, outcome_of, run_in_process
+from torchwarden.runtime.runner import outcome_of, run_in_process
+from torchwarden.runtime.signals import Terminated
 from torchwarden.runtime.workload import Workload
 
 
@@ -36,7 +37,8 @@ def _raised(e: BaseException) -> BaseException:
         (SystemExit(3), (3, "failed")),
         (SystemExit("bye"), (1, "failed")),
         (KeyboardInterrupt(), (130, "interrupted")),
-        (Terminated(), (128 + signal.SIGTERM, "interrupted")),
+        (Terminated(signal.SIGTERM), (128 + signal.SIGTERM, "interrupted")),
+        (Terminated(signal.SIGHUP), (128 + signal.SIGHUP, "interrupted")),
         (ValueError("boom"), (1, "failed")),
         (torch.cuda.OutOfMemoryError("CUDA out of memory"), (1, "oom")),
     ],

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.tmpfs import small_tmpfs
 from torchwarden.train import (
     CheckpointConfig,
     Checkpointer,
@@ -99,17 +100,8 @@ def test_stale_temps_are_cleared_on_resume(tmp_path: Path) -> None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "small"
-    mount.mkdir()
-    result = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True
-    )
-    if result.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {result.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "small", "256k") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 @pytest.mark.parametrize("use_async", [False, True], ids=["sync", "async"])

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "env": "torchwarden.cli.env:env",
     "demo": "torchwarden.cli.demo:demo",
     "serve": "torchwarden.cli.serve:serve",
+    "report": "torchwarden.cli.report:report",
 }
 
 
@@ -72,6 +73,7 @@ def cli() -> None:
     torchwarden gpus               GPUs, their memory and who holds a lease on them
     torchwarden doctor             check the environment with real probes
     torchwarden env diff A B       explain how two environments differ
+    torchwarden report DIR         (re)write a run's report; rebuild a killed run's record
     torchwarden demo               a tour of tensor-lifecycle reports (torchwarden.scope)
 
     Run `torchwarden COMMAND --help` for each command's options.

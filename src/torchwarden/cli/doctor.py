@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from torchwarden.cli.options import check_output_file
 from torchwarden.env.probes import PROBES
 from torchwarden.units import format_bytes
 
@@ -31,6 +32,7 @@ _PROBE_NAMES = tuple(p.name for p in PROBES)
     "--json",
     "json_path",
     type=click.Path(dir_okay=False, path_type=Path),
+    callback=check_output_file,
     help="Write the torchwarden.env/1 report here.",
 )
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings (failures always exit 2).")

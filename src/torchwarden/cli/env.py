@@ -10,6 +10,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
+from torchwarden.cli.options import check_output_file, check_shm_size
 from torchwarden.env.dockerfile import WHEEL
 from torchwarden.errors import EnvError
 
@@ -27,7 +28,11 @@ def env() -> None:
 @click.argument("a", type=_FILE)
 @click.argument("b", type=_FILE)
 @click.option(
-    "--json", "json_path", type=_FILE, help="Write the differences as torchwarden.envdiff/1."
+    "--json",
+    "json_path",
+    type=_FILE,
+    callback=check_output_file,
+    help="Write the differences as torchwarden.envdiff/1.",
 )
 @click.option("--all", "show_all", is_flag=True, help="Also list differences that do not matter.")
 def diff_command(a: Path, b: Path, json_path: Path | None, show_all: bool) -> None:
@@ -98,7 +103,11 @@ def _cell(value: Any) -> str:
 )
 @click.option("--digest", help="Pin the base image by digest: sha256:<64 hex>.")
 @click.option("--no-compile", is_flag=True, help="Leave out the compiler torch.compile needs.")
-@click.option("--shm-size", help="docker run --shm-size (e.g. 16g) instead of --ipc=host.")
+@click.option(
+    "--shm-size",
+    callback=check_shm_size,
+    help="docker run --shm-size (e.g. 16g) instead of --ipc=host.",
+)
 @click.option(
     "--image",
     default="torchwarden-env",
@@ -111,7 +120,13 @@ def _cell(value: Any) -> str:
     show_default=True,
     help="torchwarden's wheel, relative to the build context (pip wheel --no-deps -w dist SRC).",
 )
-@click.option("-o", "--output", type=_FILE, help="Write the Dockerfile here instead of stdout.")
+@click.option(
+    "-o",
+    "--output",
+    type=_FILE,
+    callback=check_output_file,
+    help="Write the Dockerfile here instead of stdout.",
+)
 def dockerfile_command(
     fingerprint_path: Path | None,
     jupyter: bool,

@@ -6,24 +6,21 @@ printed by the command line's one error boundary (``cli/errors.py``).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
+from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
     from torchwarden.runtime.lease import Holder, Lease
-
-
-def _default_out(name: str) -> Path:
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("runs") / f"{stamp}-{name}"
 
 
 @click.command(
@@ -35,15 +32,16 @@ def _default_out(name: str) -> Path:
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
-    help="Directory for run.json and report.html [default: runs/<time>-<name>].",
+    callback=check_run_out,
+    help="New or empty directory for the record [default: a fresh runs/<time>-<name>].",
 )
-@click.option("--name", help="Name of the run [default: the script's stem].")
+@click.option("--name", callback=check_name, help="Name of the run [default: the script's stem].")
 @click.option(
     "--gpus", metavar="N|I,J", help="Lease GPUs exclusively: a count (2) or indices (0,2)."
 )
 @click.option("--wait/--no-wait", default=False, help="Queue for leased GPUs instead of failing.")
 @click.option(
-    "--wait-timeout", type=float, metavar="SECONDS", help="Give up waiting after this long."
+    "--wait-timeout", type=SECONDS, metavar="SECONDS", help="Give up waiting after this long."
 )
 @click.option(
     "--memory-fraction",
@@ -53,7 +51,7 @@ def _default_out(name: str) -> Path:
 )
 @click.option(
     "--nproc-per-node",
-    type=int,
+    type=COUNT,
     metavar="N",
     help="Launch N processes through torchrun; every rank is governed.",
 )
@@ -67,7 +65,11 @@ def _default_out(name: str) -> Path:
     "--rdzv-endpoint", metavar="HOST:PORT", help="torchrun c10d rendezvous endpoint (multi-node)."
 )
 @click.option(
-    "--max-restarts", type=int, default=0, show_default=True, help="torchrun --max-restarts."
+    "--max-restarts",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="torchrun --max-restarts.",
 )
 @click.option(
     "--leak-check/--no-leak-check",
@@ -105,21 +107,31 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     site), explains CUDA out-of-memory errors, and writes run.json and an offline
     report.html. The exit code is the script's.
     """
+    from torchwarden.runtime.signals import run_signals
+
+    signals = run_signals().install()  # first: a signal from here on still leaves a record
     if module and script:
         args = (script, *args)
         script = None
-    sys.exit(_run(Workload.resolve(script, module, args), opts))
+    try:
+        code = _run(Workload.resolve(script, module, args), opts)
+    finally:
+        signals.uninstall()
+    sys.exit(code)
 
 
 def _run(workload: Workload, opts: dict[str, Any]) -> int:
     """Take the leases, then run in this process or through torchrun; the exit code."""
     from torchwarden.runtime.config import RunConfig
+    from torchwarden.runtime.rundir import make_run_dir
 
-    name = opts["name"] or workload.name
-    config = RunConfig.from_options(opts, out_dir=opts["out"] or _default_out(name), name=name)
+    name = opts["name"] or _safe_name(workload.name)
+    config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
     try:
+        # made last, so that a refused option or a busy GPU leaves no empty run directory
+        config = replace(config, out_dir=make_run_dir(opts["out"], name))
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
         if opts["nproc_per_node"]:
@@ -135,6 +147,12 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     finally:
         if lease is not None:
             lease.release()
+
+
+def _safe_name(stem: str) -> str:
+    """A script's stem as a run name: characters other than a name's become '-'."""
+    cleaned = re.sub(r"[^A-Za-z0-9._+-]", "-", stem).lstrip(".-+_")[:100]
+    return cleaned or "run"
 
 
 def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from html import escape
 from typing import Any
 
 from torchwarden.report.plots import Marker, Point, Series, line_chart
 from torchwarden.report.tables import section
+from torchwarden.units import format_seconds
 
 __all__ = ["memory_section", "step_time_section"]
 
@@ -32,32 +33,37 @@ NO_STEPS = (
 
 
 def memory_section(record: Mapping[str, Any]) -> str:
-    """One chart per (rank, device): CUDA allocator counters, or the CPU's RSS and tensors."""
+    """Charts per (rank, device): CUDA allocator counters; the CPU's RSS and tensor bytes apart.
+
+    Each axis spans its own data, not zero to the peak, so a leak of a few MiB on a
+    process of a few GiB shows as the slope it is.
+    """
     timelines = _timelines(record["steps"])
     several_ranks = len({rank for rank, _ in timelines}) > 1
-    per_rank = Counter(rank for rank, _ in timelines)
     charts = []
     for (rank, device), rows in sorted(timelines.items(), key=lambda kv: _order(kv[0])):
         title = f"{device} · rank {rank}" if several_ranks else device
-        # charts pair up, two to a row; a rank with one device gets the whole row
-        wide = per_rank[rank] == 1
-        chart = line_chart(
-            _memory_series(device, rows),
-            x_label="seconds since start",
-            y_kind="bytes",
-            label=f"memory of {title}",
-            size=(1080, 240) if wide else (530, 230),
-            markers=_findings_at(record, rank, _step_times(record["steps"], rank)),
-        )
-        css = ' class="wide"' if wide else ""
-        charts.append(f"<figure{css}><figcaption>{escape(title)}</figcaption>{chart}</figure>")
+        markers = _findings_at(record, rank, _step_times(record["steps"], rank))
+        for caption, series in _memory_charts(device, rows):
+            chart = line_chart(
+                series,
+                x_label="seconds since start",
+                y_kind="bytes",
+                label=f"{caption} of {title}",
+                size=(530, 230),
+                markers=markers,
+                zero=False,
+            )
+            charts.append(
+                f"<figure><figcaption>{escape(f'{title}: {caption}')}</figcaption>{chart}</figure>"
+            )
     if not charts:
         return section("Memory", NO_STEPS)
     return section("Memory", f'<div class="pair">{"".join(charts)}</div>', "IEC units")
 
 
 def step_time_section(record: Mapping[str, Any]) -> str:
-    """Wall time of each step, one line per rank."""
+    """Wall time of each step, one line per rank; step 1 (start-up) off the scale."""
     by_rank: dict[int, list[Point]] = defaultdict(list)
     for step in record["steps"]:
         if step["time_s"] is not None:
@@ -68,9 +74,25 @@ def step_time_section(record: Mapping[str, Any]) -> str:
         Series(f"rank {rank}", points, RANK_COLOURS[i % len(RANK_COLOURS)])
         for i, (rank, points) in enumerate(sorted(by_rank.items()))
     ]
+    steady = [t for points in by_rank.values() for step, t in points if step > 1]
+    first = max((t for points in by_rank.values() for step, t in points if step == 1), default=None)
+    cap = max(steady) if steady else None
+    note = ""
+    if first is not None and cap is not None and first > cap:
+        note = f"step 1 (start-up) took {format_seconds(first)}: drawn at the top edge"
     markers = _findings_at(record, None, None)
-    chart = line_chart(series, x_label="step", y_kind="seconds", label="step time", markers=markers)
-    return section("Step time", f"<figure>{chart}</figure>")
+    chart = line_chart(
+        series, x_label="step", y_kind="seconds", label="step time", markers=markers, y_max=cap
+    )
+    return section("Step time", f"<figure>{chart}</figure>", note)
+
+
+def _memory_charts(device: str, rows: list[tuple[float, Any]]) -> list[tuple[str, list[Series]]]:
+    """A CUDA device's counters share a chart (one scale, one meaning); the CPU's do not."""
+    series = _memory_series(device, rows)
+    if device != "cpu":
+        return [("allocator", series)]
+    return [(s.name, [s]) for s in series if s.points]
 
 
 def _memory_series(device: str, rows: list[tuple[float, Any]]) -> list[Series]:

@@ -6,9 +6,7 @@ lines, tensor holders and error messages come from user code.
 
 from __future__ import annotations
 
-import os
 import shlex
-import tempfile
 from collections.abc import Mapping
 from html import escape
 from importlib.resources import files
@@ -16,10 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from torchwarden._version import __version__
-from torchwarden.errors import ReportError
+from torchwarden.errors import RecordWriteError, ReportError
 from torchwarden.report.charts import memory_section, step_time_section
 from torchwarden.report.schema import validate_run_record
-from torchwarden.report.tables import environment_section, findings_section, ranks_section
+from torchwarden.report.tables import (
+    attempts_section,
+    environment_section,
+    findings_section,
+    ranks_section,
+)
 from torchwarden.units import format_bytes, format_seconds
 
 __all__ = ["render_report", "write_report"]
@@ -36,6 +39,7 @@ def render_report(record: Mapping[str, Any]) -> str:
             memory_section(record),
             step_time_section(record),
             findings_section(record),
+            attempts_section(record),
             ranks_section(record),
             environment_section(record),
             _footer(record),
@@ -58,16 +62,12 @@ def write_report(record: Mapping[str, Any], path: Path) -> Path:
     if target.is_dir():
         target = target / "report.html"
     page = render_report(record)
+    from torchwarden.runtime.rundir import write_atomic  # durable, and no temp file left
+
     try:
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".report-", suffix=".html")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
-        os.replace(tmp, target)
-    except OSError as e:
-        raise ReportError(
-            f"Cannot write the report to {target}: {e.strerror}. Choose a writable directory."
-        ) from None
+        write_atomic(target, page)
+    except RecordWriteError as e:
+        raise ReportError(f"Cannot write the report: {e}") from None
     return target
 
 

@@ -40,11 +40,15 @@ def line_chart(
     label: str,
     size: tuple[int, int] = (1080, 240),
     markers: Sequence[Marker] = (),
+    zero: bool = True,
+    y_max: float | None = None,
 ) -> str:
     """An SVG chart with one polyline per series, an HTML legend, and optional markers.
 
     ``size`` is the ``viewBox`` in CSS pixels at which the text reads at its set size;
-    draw a chart at the width it will be shown.
+    draw a chart at the width it will be shown. ``zero=False`` spans the axis over the
+    data only, so that a small change on a large value shows; ``y_max`` caps the axis
+    (points above it are drawn at the top edge), so one outlier does not flatten the rest.
     """
     drawn = [s for s in series if s.points]
     if not drawn:
@@ -52,7 +56,8 @@ def line_chart(
     xs = [x for s in drawn for x, _ in s.points]
     ys = [y for s in drawn for _, y in s.points]
     x_ticks = _nice_ticks(min(xs), max(xs))
-    y_ticks, y_format = _y_axis(min(0.0, min(ys)), max(ys), y_kind)
+    top = max(ys) if y_max is None else min(max(ys), y_max)
+    y_ticks, y_format = _y_axis(min(0.0, min(ys)) if zero else min(ys), top, y_kind)
     frame = _Frame(x_ticks[0], x_ticks[-1], y_ticks[0], y_ticks[-1], *size)
     width, height = size
     parts = [
@@ -83,6 +88,7 @@ class _Frame:
 
     def py(self, y: float) -> float:
         span = self.y1 - self.y0 or 1.0
+        y = min(max(y, self.y0), self.y1)  # clipped to the frame: an outlier sits on its edge
         return self.height - BOTTOM - (y - self.y0) / span * (self.height - TOP - BOTTOM)
 
 

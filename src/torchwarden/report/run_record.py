@@ -13,6 +13,7 @@ from typing import Any, Literal, TypedDict
 
 __all__ = [
     "Artifacts",
+    "AttemptRecord",
     "CpuMemory",
     "CudaMemory",
     "EnvironmentSummary",
@@ -24,7 +25,7 @@ __all__ = [
     "Summary",
 ]
 
-RunStatus = Literal["ok", "failed", "interrupted", "oom"]
+RunStatus = Literal["ok", "failed", "interrupted", "oom", "running"]
 
 
 class GpuSummary(TypedDict):
@@ -78,9 +79,13 @@ class StepRecord(_StepRequired, total=False):
     transfers: dict[str, Any]  # with --audit-transfers: copies and syncs in the step
 
 
-class Artifacts(TypedDict):
+class _ArtifactsRequired(TypedDict):
     report: str | None
     snapshot: str | None
+
+
+class Artifacts(_ArtifactsRequired, total=False):
+    events: str | None  # events.jsonl: every step, as the run went
 
 
 class _SummaryRequired(TypedDict):
@@ -93,7 +98,18 @@ class Summary(_SummaryRequired, total=False):
     step_source: str  # how steps were detected (optimizer, step(), forwards); added in /1
 
 
-class RunRecord(TypedDict):
+class AttemptRecord(TypedDict):
+    """One try of a run restarted by torchrun (``--max-restarts``): who ended it, and how."""
+
+    attempt: int  # 0 for the first; torchrun's TORCHELASTIC_RESTART_COUNT
+    ranks: int  # ranks that started in it
+    failed_rank: int | None  # the rank whose death ended it; None if it ended on its own
+    how: str | None  # "killed (no record: SIGKILL or the OOM killer)", "exit 1", "SIGTERM"
+    step: int | None  # steps that rank had completed in this attempt
+    resumed_from: int | None  # the training step it resumed from, when reported
+
+
+class _RunRecordRequired(TypedDict):
     schema: str
     name: str
     command: list[str]
@@ -109,3 +125,7 @@ class RunRecord(TypedDict):
     findings: list[dict[str, Any]]  # Finding.to_dict() each
     artifacts: Artifacts
     summary: Summary
+
+
+class RunRecord(_RunRecordRequired, total=False):
+    attempts: list[AttemptRecord]  # multi-rank runs: every attempt, in order

@@ -35,6 +35,7 @@ from torchwarden.report.checks import (
 )
 from torchwarden.report.run_record import (
     Artifacts,
+    AttemptRecord,
     CpuMemory,
     CudaMemory,
     EnvironmentSummary,
@@ -157,7 +158,18 @@ STEP = shape(
         "transfers": OBJECT,
     },
 )
-ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR)})
+ATTEMPT = shape(
+    AttemptRecord,
+    {
+        "attempt": INT,
+        "ranks": INT,
+        "failed_rank": null(INT),
+        "how": null(STR),
+        "step": null(INT),
+        "resumed_from": null(INT),
+    },
+)
+ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR), "events": null(STR)})
 SUMMARY = shape(
     Summary,
     {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory, "step_source": STR},
@@ -180,5 +192,6 @@ RUN = shape(
         "findings": list_of(_finding),
         "artifacts": ARTIFACTS,
         "summary": SUMMARY,
+        "attempts": list_of(ATTEMPT),
     },
 )

@@ -29,8 +29,14 @@ def section(title: str, body: str, note: str = "") -> str:
 
 def findings_section(record: Mapping[str, Any]) -> str:
     findings = record["findings"]
-    if not findings:
+    if not findings and record["status"] in ("ok", "running"):
         return section("Findings", '<p class="empty ok">No findings: nothing leaked or failed.</p>')
+    if not findings:  # a run that failed by its own exit code, with nothing more to say
+        text = (
+            f"No findings, but the run ended {record['status']} (exit code "
+            f"{record['exit_code']}): the script's own output says why."
+        )
+        return section("Findings", f'<p class="empty">{escape(text)}</p>')
     rows = "".join(_finding_rows(f) for f in findings)
     table = _table(FINDING_COLUMNS, rows, css="findings")
     return section("Findings", f'<div class="scroll">{table}</div>', "sizes in IEC units")
@@ -55,6 +61,29 @@ def ranks_section(record: Mapping[str, Any]) -> str:
         for r in ranks
     )
     return section("Ranks", _table(("rank", "pid", "status", "exit code", "steps"), rows))
+
+
+def attempts_section(record: Mapping[str, Any]) -> str:
+    """The restarts of a torchrun run: each attempt, the rank whose death ended it, and how."""
+    attempts = record.get("attempts") or []
+    if len(attempts) <= 1 and not any(a["failed_rank"] is not None for a in attempts):
+        return ""
+    rows = "".join(
+        _row(
+            [
+                str(a["attempt"]),
+                str(a["ranks"]),
+                _text(a["failed_rank"]),
+                _text(a["how"]),
+                _text(a["step"]),
+                _text(a["resumed_from"]),
+            ]
+        )
+        for a in attempts
+    )
+    columns = ("attempt", "ranks", "ended by rank", "how", "at its step", "resumed from")
+    note = f"{len(attempts) - 1} restart(s)"
+    return section("Attempts", _table(columns, rows), note)
 
 
 def environment_section(record: Mapping[str, Any]) -> str:

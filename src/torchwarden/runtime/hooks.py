@@ -20,6 +20,7 @@ import torch
 from rich.console import Console
 
 from torchwarden.runtime.config import RunConfig
+from torchwarden.runtime.live import LiveRecord
 from torchwarden.runtime.oom import OOMForensics
 from torchwarden.runtime.progress import Progress
 from torchwarden.runtime.steps import StepMonitor
@@ -43,15 +44,19 @@ class Governance:
     audit: Any | None  # torchwarden.data's Audit, imported only when asked for
 
     @classmethod
-    def for_run(cls, config: RunConfig, console: Console) -> Governance:
+    def for_run(
+        cls, config: RunConfig, console: Console, live: LiveRecord | None = None
+    ) -> Governance:
+        """The watchers of one run; each step goes to the progress line and to ``live``."""
         progress = Progress(console, config.name, enabled=config.progress)
-        monitor = StepMonitor(
-            rank=config.rank,
-            leak_check=config.leak_check,
-            on_step=(lambda s: progress.update(s, len(monitor.findings)))
-            if progress.enabled
-            else None,
-        )
+
+        def on_step(step: dict[str, Any]) -> None:
+            findings = monitor.findings
+            if live is not None:
+                live.step(step, findings)
+            progress.update(step, len(findings))
+
+        monitor = StepMonitor(rank=config.rank, leak_check=config.leak_check, on_step=on_step)
         audit = _audit() if config.audit_transfers else None
         forensics = OOMForensics(config.out_dir, config.memory_fraction)
         return cls(progress, monitor, forensics, audit)

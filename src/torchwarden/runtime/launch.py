@@ -22,9 +22,11 @@ from rich.console import Console
 
 from torchwarden.errors import RunError
 from torchwarden.report.run_record import RunRecord
+from torchwarden.runtime.attempts import attempts_of
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
 from torchwarden.runtime.record import RunTimes, build_record, merge_records
 from torchwarden.runtime.runner import RunOutcome, finish
+from torchwarden.runtime.signals import SIGNALS
 from torchwarden.runtime.worker import worker_argv
 from torchwarden.runtime.workload import Workload
 
@@ -63,7 +65,7 @@ def _rank_records(out_dir: Path) -> list[RunRecord]:
 def launch(
     workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]
 ) -> RunOutcome:
-    """Run torchrun, forward Ctrl-C/SIGTERM to it, then merge the ranks' records."""
+    """Run torchrun, forward the signals that end a run to it, then merge the ranks' records."""
     console = Console(stderr=True)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
@@ -76,7 +78,7 @@ def launch(
         forwarded.append(signum)
         proc.send_signal(signum)
 
-    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    previous = {s: signal.signal(s, forward) for s in SIGNALS}
     try:
         exit_code = proc.wait()
     finally:
@@ -99,6 +101,9 @@ def launch(
             name=run.name, command=command, status="failed", exit_code=exit_code,
             times=times, environment=environment_summary(), steps=[], findings=[],
         )  # fmt: skip
+    attempts = attempts_of(run.out_dir)
+    if attempts:
+        record["attempts"] = attempts
     if forwarded:
         record["status"] = "interrupted"
     finish(record, run, console)

@@ -8,6 +8,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -78,7 +79,7 @@ class Progress:
 
 def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     status = record["status"]
-    colour = {"ok": "green", "failed": "red", "oom": "red", "interrupted": "yellow"}[status]
+    colour = {"ok": "green", "failed": "red", "oom": "red"}.get(status, "yellow")
     summary = record["summary"]
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
@@ -100,5 +101,6 @@ def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     console.print(f"[bold]torchwarden run[/] {record['name']}", highlight=False)
     console.print(table)
     for f in record["findings"][:5]:
-        console.print(f"[bold]{f['kind']}[/]: {f['message']}", highlight=False)
-        console.print(f"  fix: {f['fix']}", highlight=False)
+        # findings quote the script's errors and paths: text, never markup
+        console.print(f"[bold]{escape(f['kind'])}[/]: {escape(f['message'])}", highlight=False)
+        console.print(f"  fix: {escape(f['fix'])}", highlight=False)

@@ -25,6 +25,7 @@ from torchwarden.report.run_record import (
     StepRecord,
     Summary,
 )
+from torchwarden.runtime.rundir import write_atomic
 
 __all__ = [
     "RunTimes",
@@ -84,7 +85,10 @@ def build_record(
     rank: int = 0,
     pid: int | None = None,
     snapshot: str | None = None,
+    summary: Summary | None = None,
+    events: str | None = None,
 ) -> RunRecord:
+    """The record of one process; ``summary`` (over every step) wins over one of ``steps``."""
     rank_record: RankRecord = {
         "rank": rank,
         "pid": pid,
@@ -106,12 +110,12 @@ def build_record(
         "ranks": [rank_record],
         "steps": steps,
         "findings": finding_dicts(findings),
-        "artifacts": {"report": "report.html", "snapshot": snapshot},
-        "summary": summarize(steps),
+        "artifacts": {"report": "report.html", "snapshot": snapshot, "events": events},
+        "summary": summary if summary is not None else summarize(steps),
     }
 
 
-_SEVERITY: dict[RunStatus, int] = {"oom": 0, "failed": 1, "interrupted": 2, "ok": 3}
+_SEVERITY: dict[RunStatus, int] = {"oom": 0, "failed": 1, "interrupted": 2, "running": 3, "ok": 4}
 
 
 def merge_records(
@@ -138,12 +142,14 @@ def merge_records(
         "ranks": [r["ranks"][0] for r in ranked],
         "steps": steps,
         "findings": [f for r in ranked for f in r["findings"]],
-        "artifacts": {"report": "report.html", "snapshot": snapshots[0] if snapshots else None},
-        "summary": summarize([s for s in steps if s["rank"] == 0]),
+        "artifacts": {
+            "report": "report.html",
+            "snapshot": snapshots[0] if snapshots else None,
+            "events": None,  # each rank's stream is rank-N/events.jsonl
+        },
     }
 
 
 def write_json(path: Path, record: RunRecord) -> None:
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    tmp.replace(path)  # a reader never sees half a record
+    """Replace ``path`` whole and durably: a reader never sees half a record."""
+    write_atomic(path, json.dumps(record, indent=1) + "\n")

@@ -7,8 +7,9 @@ leaks and OOMs are observed through hooks; nothing in the script changes.
 :func:`run_in_process` is three steps, each its own function: set-up
 (:func:`~torchwarden.runtime.hooks.govern` enters every hook into one
 :class:`~contextlib.ExitStack`, which undoes them in reverse whatever happens),
-outcome mapping (:func:`outcome_of`: how the workload ended, as a status and an exit
-code) and record building (:func:`_record`).
+outcome mapping (:func:`~torchwarden.runtime.outcome.outcome_of`: how the workload
+ended, as a status and an exit code) and record building (:func:`_record`), which
+streams as the run goes (:mod:`~torchwarden.runtime.live`).
 """
 
 from __future__ import annotations
@@ -18,38 +19,41 @@ import runpy
 import signal
 import sys
 import time
-import traceback
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
-from typing import Any, cast
+from typing import Any
 
-import torch
 from rich.console import Console
 
+from torchwarden.errors import RecordWriteError, ReportError
 from torchwarden.findings import Finding
-from torchwarden.frames import classify
-from torchwarden.report.run_record import RunRecord, RunStatus, StepRecord
+from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.hooks import Governance, govern
+from torchwarden.runtime.live import LiveRecord, on_leave, resumed_from
+from torchwarden.runtime.outcome import (
+    attempt_event,
+    exception_finding,
+    how_it_ended,
+    outcome_of,
+)
 from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
+from torchwarden.runtime.series import StepSeries
+from torchwarden.runtime.signals import run_signals
+from torchwarden.runtime.stream import EVENTS, EventStream
 from torchwarden.runtime.workload import Workload
 
-__all__ = ["RunOutcome", "finish", "outcome_of", "run_in_process"]
-
-
-_NOT_USERS = ("torchwarden", "plumbing")  # the runner, runpy: above the workload's own frames
-
-
-class Terminated(BaseException):
-    """SIGTERM arrived: unwind like Ctrl-C so the record is still written."""
-
-
-def _terminate(signum: int, frame: FrameType | None) -> None:
-    raise Terminated()
+__all__ = [
+    "RunOutcome",
+    "attempt_event",
+    "exception_finding",
+    "finish",
+    "outcome_of",
+    "run_in_process",
+]
 
 
 @dataclass(frozen=True)
@@ -60,46 +64,71 @@ class RunOutcome:
     out_dir: Path
 
 
-def run_in_process(workload: Workload, config: RunConfig) -> RunOutcome:
-    """Run ``workload`` governed; return its exit code, status and record."""
-    console = Console(stderr=True)
-    config.out_dir.mkdir(parents=True, exist_ok=True)
-    governance = Governance.for_run(config, console)
-    started, t0 = time.time(), time.perf_counter()
-    status: RunStatus = "ok"
-    exit_code = 0
-    try:
-        with ExitStack() as stack:
-            govern(
-                stack,
-                governance,
-                memory_fraction=config.memory_fraction,
-                on_sigterm=_terminate,
-                console=console,
-            )
-            _execute(workload)
-    except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
-        exit_code, status = outcome_of(e)
-    times = RunTimes(started, time.time(), time.perf_counter() - t0)
-    record = _record(workload, config, governance, status, exit_code, times)
-    finish(record, config, console)
-    return RunOutcome(exit_code, record["status"], record, config.out_dir)
+def run_in_process(
+    workload: Workload, config: RunConfig, *, attempt: int | None = None
+) -> RunOutcome:
+    """Run ``workload`` governed; return its exit code, status and record.
 
-
-def outcome_of(e: BaseException) -> tuple[int, RunStatus]:
-    """How an exception ended the workload: ``(exit code, status)``, as ``python`` would exit.
-
-    Errors print the traceback Python would print (without torchwarden's frames).
+    The record streams to ``events.jsonl`` as the run goes and ``run.json`` is rewritten
+    every few seconds, so even a SIGKILL leaves evidence; every other ending writes the
+    final record, whatever signals arrive meanwhile. ``attempt`` (a torchrun rank's
+    restart count) is streamed as the attempt's start and end.
     """
-    if isinstance(e, SystemExit):
-        code = _exit_code(e)
-        return code, "ok" if code == 0 else "failed"
-    if isinstance(e, KeyboardInterrupt):
-        return 130, "interrupted"
-    if isinstance(e, Terminated):
-        return 128 + signal.SIGTERM, "interrupted"
-    _print_user_traceback(e)
-    return 1, "oom" if isinstance(e, torch.cuda.OutOfMemoryError) else "failed"
+    console = Console(stderr=True)
+    signals = run_signals()
+    ours = not signals.installed  # the command line installs them earlier, and undoes them
+    signals.install()
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    started, t0 = time.time(), time.perf_counter()
+
+    def snapshot() -> RunRecord:
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
+        return _record(workload, config, governance, "running", None, times, live.series)
+
+    stream = EventStream(config.out_dir, config.name).open(started)
+    live = LiveRecord(stream, snapshot, lambda r: write_json(config.out_dir / "run.json", r))
+    if attempt is not None:
+        stream.emit(attempt_event(attempt, "start", config.rank))
+    governance = Governance.for_run(config, console, live)
+
+    def leave(signum: int) -> None:  # the process exits without unwinding: record it now
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
+        code = 128 + signum
+        record = _record(workload, config, governance, "interrupted", code, times, live.series)
+        if attempt is not None:
+            how = signal.Signals(signum).name
+            stream.emit(attempt_event(attempt, "end", config.rank, how=how,
+                                      step=live.series.count, resumed_from=resumed_from()))  # fmt: skip
+        live.finish(record["findings"], "interrupted", code)
+        finish(record, config, console, problems=[stream.error, live.error])
+
+    on_leave(leave)
+    status: RunStatus = "ok"
+    exit_code, error = 0, None
+    try:
+        signals.arm()  # a signal that came during start-up ends the run here
+        with ExitStack() as stack:
+            govern(stack, governance, memory_fraction=config.memory_fraction,
+                   on_sigterm=signals.handler, console=console)  # fmt: skip
+            try:
+                _execute(workload)
+            finally:
+                signals.defer()  # from here on, the record and the exit code win
+    except BaseException as e:  # every ending, Ctrl-C and SystemExit included, is recorded
+        signals.defer()
+        (exit_code, status), error = outcome_of(e), e
+    on_leave(None)
+    times = RunTimes(started, time.time(), time.perf_counter() - t0)
+    record = _record(workload, config, governance, status, exit_code, times, live.series, error)
+    if attempt is not None:
+        how = how_it_ended(error, exit_code)
+        stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count,
+                                  resumed_from=resumed_from()))  # fmt: skip
+    live.finish(record["findings"], record["status"], exit_code)
+    finish(record, config, console, problems=[stream.error, live.error])
+    if ours:
+        signals.uninstall()
+    return RunOutcome(exit_code, record["status"], record, config.out_dir)
 
 
 def _record(
@@ -107,8 +136,10 @@ def _record(
     config: RunConfig,
     governance: Governance,
     status: RunStatus,
-    exit_code: int,
+    exit_code: int | None,
     times: RunTimes,
+    series: StepSeries,
+    error: BaseException | None = None,
 ) -> RunRecord:
     """The run's record: its steps, every finding (the OOM first), and where it ran."""
     monitor, forensics = governance.monitor, governance.forensics
@@ -116,10 +147,11 @@ def _record(
     if governance.audit is not None:
         findings += [{**f, "rank": config.rank} for f in governance.audit.summary()["findings"]]
     if forensics.finding is not None:
-        step = len(monitor.steps) + 1
-        findings.insert(0, forensics.finding.replace(step=step, rank=config.rank))
+        findings.insert(0, forensics.finding.replace(step=series.count + 1, rank=config.rank))
         if status == "failed":  # an OOM the script caught and turned into another error
             status = "oom"
+    elif error is not None and status == "failed" and not isinstance(error, SystemExit):
+        findings.insert(0, exception_finding(error, step=series.count + 1, rank=config.rank))
     record = build_record(
         name=config.name,
         command=workload.command,
@@ -127,23 +159,16 @@ def _record(
         exit_code=exit_code,
         times=times,
         environment=environment_summary(),
-        steps=cast(list[StepRecord], monitor.steps),
+        steps=series.steps(),
         findings=findings,
         rank=config.rank,
         pid=os.getpid(),
         snapshot=forensics.snapshot_path.name if forensics.snapshot_path else None,
+        summary=series.summary(),
+        events=EVENTS,
     )
     record["summary"]["step_source"] = monitor.step_source  # how steps were detected
     return record
-
-
-def _exit_code(e: SystemExit) -> int:
-    if e.code is None:
-        return 0
-    if isinstance(e.code, int):
-        return e.code
-    print(e.code, file=sys.stderr)  # what Python prints for sys.exit("message")
-    return 1
 
 
 def _execute(workload: Workload) -> None:
@@ -160,22 +185,28 @@ def _execute(workload: Workload) -> None:
         sys.argv, sys.path[:] = saved_argv, saved_path
 
 
-def _print_user_traceback(e: BaseException) -> None:
-    """The traceback Python would print: torchwarden's and runpy's frames left out."""
-    tb = e.__traceback__
-    while tb is not None and classify(tb.tb_frame.f_code.co_filename) in _NOT_USERS:
-        tb = tb.tb_next
-    traceback.print_exception(type(e), e, tb or e.__traceback__, file=sys.stderr)
+def finish(
+    record: RunRecord,
+    config: RunConfig,
+    console: Console,
+    problems: list[RecordWriteError | None] | None = None,
+) -> None:
+    """Write run.json and report.html, then print the summary and what could not be written.
 
-
-def finish(record: RunRecord, config: RunConfig, console: Console) -> None:
-    """Write run.json and report.html, then print the summary."""
+    A full disk is reported, never raised: the script's exit code is the one ``run`` returns.
+    """
     if not config.report:
         record["artifacts"]["report"] = None
-    write_json(config.out_dir / "run.json", record)
-    if config.report:
-        from torchwarden.report import write_report
+    errors: list[Exception] = [p for p in problems or [] if p is not None]
+    try:
+        write_json(config.out_dir / "run.json", record)
+        if config.report:
+            from torchwarden.report import write_report
 
-        write_report(record, config.out_dir / "report.html")
+            write_report(record, config.out_dir / "report.html")
+    except (RecordWriteError, ReportError) as error:
+        errors.append(error)
     if config.summary:
         print_summary(console, record, str(config.out_dir))
+    for problem in errors:
+        console.print(f"torchwarden: error: {problem}", highlight=False, markup=False)

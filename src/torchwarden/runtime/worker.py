@@ -41,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
     workload = Workload(kind, args[1], tuple(args[2:]))
     rank = int(os.environ.get("RANK", "0"))
     config = RunConfig.from_json(os.environ[CONFIG_VAR]).for_rank(rank)
-    return run_in_process(workload, config).exit_code
+    attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    return run_in_process(workload, config, attempt=attempt).exit_code
 
 
 if __name__ == "__main__":

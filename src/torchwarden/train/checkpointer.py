@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -106,6 +107,7 @@ class Checkpointer:
             raise NoCheckpointError(
                 f"no checkpoint in {self.directory} verifies; start without required=True to train from scratch"
             )
+        _tell_run(self.resumed.step)
         return self.resumed.step
 
     def _options(self) -> loading.Options:
@@ -195,3 +197,10 @@ def _check_save_arguments(step: object, metadata: Mapping[str, Any] | None) -> N
         json.dumps(dict(metadata or {}))
     except (TypeError, ValueError) as exc:
         raise TrainArgumentError(f"metadata must be JSON-serialisable: {exc}") from None
+
+
+def _tell_run(step: int) -> None:
+    """Under ``torchwarden run``, the run's record notes the step this attempt resumed from."""
+    live = sys.modules.get("torchwarden.runtime.live")
+    if live is not None:
+        live.note_resumed(step)

@@ -74,6 +74,9 @@ def _leave(signum: int, on_leave: Callable[[int], None] | None) -> None:
     try:
         if on_leave is not None:
             on_leave(signum)
+        run = sys.modules.get("torchwarden.runtime.live")
+        if run is not None:  # under torchwarden run: its record is written before the exit
+            run.leave_now(signum)
     finally:
         sys.stdout.flush()
         sys.stderr.flush()

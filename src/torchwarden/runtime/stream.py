@@ -1,0 +1,106 @@
+"""``events.jsonl``: the run's record as it happens, so that a killed run keeps its evidence.
+
+One JSON object per line (schema ``torchwarden.events/1``, docs/run-schema.md): a header,
+then ``step``, ``finding``, ``attempt`` and ``status`` events. Lines are written with one
+``write`` per :data:`BATCH` events, or sooner when :data:`FLUSH_S` seconds have passed,
+so a SIGKILL or the OOM killer loses at most the last few steps (the page cache keeps
+what was written when the process dies); the file is fsynced when the stream closes. A write that fails (a full disk) stops the stream, never the
+workload: the error is kept and reported when the run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from torchwarden.errors import RecordWriteError
+from torchwarden.metrics.events import EVENTS_SCHEMA
+from torchwarden.runtime.record import iso
+
+__all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventStream"]
+
+EVENTS = "events.jsonl"
+
+FLUSH_S = 1.0
+BATCH = 8  # lines: a SIGKILL loses at most this many steps (a write costs microseconds)
+
+
+class EventStream:
+    """Append-only writer of ``events.jsonl``; open with :meth:`open`, end with :meth:`close`."""
+
+    def __init__(self, directory: Path, name: str, *, flush_s: float = FLUSH_S) -> None:
+        self.path = directory / EVENTS
+        self.name = name
+        self.flush_s = flush_s
+        self.error: RecordWriteError | None = None
+        self._fd = -1
+        self._lines: list[str] = []
+        self._flushed = time.monotonic()
+
+    def open(self, started: float) -> EventStream:
+        """Open for appending (a restarted rank adds to its earlier attempt's lines)."""
+        try:
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644
+            )
+            if os.fstat(self._fd).st_size == 0:
+                header = {"schema": EVENTS_SCHEMA, "run": self.name, "started_at": iso(started)}
+                self._lines.append(json.dumps(header))
+                self.flush()
+        except OSError as e:
+            self._fail(e)
+        return self
+
+    def emit(self, event: dict[str, Any]) -> None:
+        """Queue one event; write the queue if it is due."""
+        if self._fd < 0:
+            return
+        self._lines.append(json.dumps(event, default=str))
+        if len(self._lines) >= BATCH or time.monotonic() - self._flushed >= self.flush_s:
+            self.flush()
+
+    def step(self, record: dict[str, Any]) -> None:
+        self.emit({"type": "step", **record})
+
+    def finding(self, finding: dict[str, Any]) -> None:
+        self.emit({"type": "finding", **finding})
+
+    def status(self, status: str, exit_code: int | None) -> None:
+        self.emit({"type": "status", "status": status, "exit_code": exit_code})
+
+    def flush(self) -> None:
+        self._flushed = time.monotonic()
+        if self._fd < 0 or not self._lines:
+            return
+        data = ("\n".join(self._lines) + "\n").encode("utf-8")
+        self._lines.clear()
+        try:
+            while data:  # a write to a regular file is whole unless the disk fills
+                data = data[os.write(self._fd, data) :]
+        except OSError as e:
+            self._fail(e)
+
+    def close(self) -> None:
+        """Write what is queued, fsync, close. Safe to call twice."""
+        self.flush()
+        if self._fd >= 0:
+            fd, self._fd = self._fd, -1
+            try:
+                os.fsync(fd)
+            except OSError as e:
+                self._fail(e)
+            finally:
+                os.close(fd)
+
+    def _fail(self, error: OSError) -> None:
+        self.error = RecordWriteError(
+            f"Cannot write {self.path}: {error.strerror or error}. The run went on without its "
+            "event stream; free space or choose another --out."
+        )
+        self._lines.clear()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

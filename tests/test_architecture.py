@@ -15,7 +15,7 @@ import torchwarden
 SRC = Path(torchwarden.__file__).parent
 
 # part -> the parts it may import (a part is a subpackage or a top-level module)
-LEAVES = {"_version", "errors", "findings", "frames", "units", "untrusted"}
+LEAVES = {"_version", "durable", "errors", "findings", "frames", "units", "untrusted"}
 ALLOWED: dict[str, set[str]] = {
     "memory": {"errors"},
     "lifecycle": {"memory", "frames", "findings", "units", "errors"},
@@ -25,13 +25,13 @@ ALLOWED: dict[str, set[str]] = {
     "contracts": {"frames", "errors"},
     "data": {"frames", "findings", "units", "errors"},
     "env": {"nn", "findings", "units", "untrusted", "errors", "_version"},
-    "report": {"findings", "units", "errors", "_version"},
-    "train": {"findings", "units", "errors"},
+    "report": {"findings", "units", "durable", "errors", "_version"},
+    "train": {"findings", "units", "durable", "errors"},
     "metrics": {"findings", "units", "untrusted", "errors"},
     "notebook": {"lifecycle", "memory", "frames", "units", "errors"},
     "runtime": {
         "lifecycle", "memory", "env", "data", "report", "metrics", "train",
-        "frames", "findings", "units", "untrusted", "errors", "_version",
+        "frames", "findings", "units", "untrusted", "durable", "errors", "_version",
     },
     "web": {"runtime", "metrics", "report", "env", "units", "untrusted", "errors", "_version"},
     "cli": {

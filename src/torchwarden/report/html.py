@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from torchwarden._version import __version__
-from torchwarden.errors import RecordWriteError, ReportError
+from torchwarden.durable import write_atomic
+from torchwarden.errors import ReportError
 from torchwarden.report.charts import memory_section, step_time_section
 from torchwarden.report.schema import validate_run_record
 from torchwarden.report.tables import (
@@ -62,12 +63,13 @@ def write_report(record: Mapping[str, Any], path: Path) -> Path:
     if target.is_dir():
         target = target / "report.html"
     page = render_report(record)
-    from torchwarden.runtime.rundir import write_atomic  # durable, and no temp file left
-
     try:
-        write_atomic(target, page)
-    except RecordWriteError as e:
-        raise ReportError(f"Cannot write the report: {e}") from None
+        write_atomic(target, page)  # durable, and no temp file left behind
+    except OSError as e:
+        raise ReportError(
+            f"Cannot write the report {target}: {e.strerror or e}. Free space or choose "
+            "another directory."
+        ) from None
     return target
 
 

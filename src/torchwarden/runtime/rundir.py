@@ -10,12 +10,11 @@ directory, so a crash or power cut leaves the old file or the new one. A full di
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import os
-import tempfile
 from pathlib import Path
 
+from torchwarden import durable
+from torchwarden.durable import fsync_dir
 from torchwarden.errors import RecordWriteError, RunError
 
 __all__ = ["fsync_dir", "make_run_dir", "write_atomic"]
@@ -57,38 +56,9 @@ def _claim(out: Path) -> Path:
 
 def write_atomic(path: Path, text: str, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``text`` whole, durably; :class:`RecordWriteError` if it cannot."""
-    fd, tmp = -1, ""
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            fd = -1  # the file object owns it now
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)  # mkstemp makes it private; records are meant to be read
-        os.replace(tmp, path)
-        tmp = ""
-        fsync_dir(path.parent)
+        durable.write_atomic(path, text, mode=mode)
     except OSError as e:
         raise RecordWriteError(
             f"Cannot write {path}: {e.strerror or e}. Free space or choose another --out."
         ) from None
-    finally:
-        if fd >= 0:
-            os.close(fd)
-        if tmp:
-            _remove(tmp)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or a new file in ``directory`` durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove(path: str) -> None:
-    with contextlib.suppress(OSError):  # best effort: the error being raised says more
-        os.unlink(path)

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import psutil
 
+from torchwarden.durable import fsync_dir
+
 __all__ = [
     "checkpoint_name",
     "commit_directory",
-    "fsync_directory",
     "list_checkpoints",
     "make_temp",
     "remove_stale_temps",
@@ -45,15 +46,6 @@ def checkpoint_name(step: int) -> str:
 def make_temp(root: Path, kind: str = "save") -> Path:
     """A new private directory in ``root`` whose name says which host and process own it."""
     return Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{kind}.{_host()}.{os.getpid()}.", dir=root))
-
-
-def fsync_directory(path: Path) -> None:
-    """Make the directory's entries (names created, renamed, removed) durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _directories(root: Path, name: re.Pattern[str]) -> list[tuple[re.Match[str], os.DirEntry[str]]]:
@@ -80,12 +72,12 @@ def commit_directory(temp: Path, root: Path, step: int) -> Path:
     A checkpoint of the same step already there is first moved aside (renamed into a
     retire directory), so a crash in between leaves the older checkpoints visible.
     """
-    fsync_directory(temp)
+    fsync_dir(temp)
     target = root / checkpoint_name(step)
     if target.is_dir() and not target.is_symlink():
         retire(target, root)
     os.rename(temp, target)
-    fsync_directory(root)
+    fsync_dir(root)
     return target
 
 
@@ -93,7 +85,7 @@ def retire(path: Path, root: Path) -> None:
     """Take a checkpoint out of sight atomically (a rename), then delete it."""
     aside = make_temp(root, "retire")
     os.rename(path, aside / path.name)
-    fsync_directory(root)
+    fsync_dir(root)
     shutil.rmtree(aside, ignore_errors=True)
 
 

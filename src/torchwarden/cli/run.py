@@ -23,7 +23,20 @@ if TYPE_CHECKING:
     from torchwarden.runtime.lease import Holder, Lease
 
 
+class _RunCommand(click.Command):
+    """`-m MODULE` ends torchwarden's options, as `python -m MODULE` ends Python's."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        for i, arg in enumerate(args[:-1]):
+            if arg == "--":
+                break
+            if arg == "-m":  # everything after the module's name is the module's
+                return super().parse_args(ctx, [*args[: i + 2], "--", *args[i + 2 :]])
+        return super().parse_args(ctx, args)
+
+
 @click.command(
+    cls=_RunCommand,
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
 )
 @click.argument("script", required=False)

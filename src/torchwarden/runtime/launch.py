@@ -62,6 +62,18 @@ def _rank_records(out_dir: Path) -> list[RunRecord]:
     ]
 
 
+def _torchrun_env(env: dict[str, str], run: RunConfig) -> dict[str, str]:
+    # Restarted workers must not meet in the failed attempt's store: torchrun's shared
+    # rendezvous TCP store keeps the dead workers' addresses, and gloo's full mesh then
+    # gets "connection refused". One store per attempt lets --max-restarts recover.
+    return {
+        "TORCH_DISABLE_SHARE_RDZV_TCP_STORE": "1",
+        **os.environ,
+        **env,
+        CONFIG_VAR: run.to_json(),
+    }
+
+
 def launch(
     workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]
 ) -> RunOutcome:
@@ -71,7 +83,7 @@ def launch(
     cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
     cmd += worker_argv(workload)
     started, t0 = time.time(), time.perf_counter()
-    proc = subprocess.Popen(cmd, env={**os.environ, **env, CONFIG_VAR: run.to_json()})
+    proc = subprocess.Popen(cmd, env=_torchrun_env(env, run))
     forwarded: list[int] = []
 
     def forward(signum: int, frame: Any) -> None:

@@ -81,14 +81,12 @@ def test_two_gpu_nccl_run_killed_at_random_steps_resumes_bit_for_bit(tmp_path: P
 
     def torchrun(out: Path, kills: list[int]) -> subprocess.Popen[bytes]:
         out.mkdir()
-        cmd = [
-            sys.executable,
-            "-m",
-            "torch.distributed.run",
-            "--standalone",
-            "--nproc-per-node",
-            "2",
-        ]
+        if kills:  # the killed run goes through torchwarden run, the reference through torchrun
+            cmd = [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--no-leak-check"]
+            cmd += ["--nproc-per-node", "2", "--out", str(out / "record")]
+        else:
+            cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
+            cmd += ["--nproc-per-node", "2"]
         cmd += ["--max-restarts", str(len(kills)), "-m", "torchwarden.examples.resilient"]
         cmd += ["--out", str(out), "--steps", "30", "--kill-at", ",".join(map(str, kills))]
         with open(out / "torchrun.log", "wb") as log:
@@ -108,6 +106,8 @@ def test_two_gpu_nccl_run_killed_at_random_steps_resumes_bit_for_bit(tmp_path: P
         assert torch.equal(got["weights"][name], tensor), f"{name}; kill steps {kill_at}"
     lines = (tmp_path / "killed" / "resumes.jsonl").read_text().splitlines()
     resumes = sorted({(r["attempt"], r["resumed_from"]) for r in map(json.loads, lines)})
+    record = json.loads((tmp_path / "killed" / "record" / "run.json").read_text())
+    assert [a["attempt"] for a in record["attempts"]] == [0, 1, 2, 3], record["attempts"]
     print(
         f"kill steps {kill_at}: (attempt, resumed from) {resumes}; final loss {want['losses'][-1]:.6f}"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,11 +17,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
-from torchwarden.errors import LeaseError
+from torchwarden.errors import LeaseError, RunIndexError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
+    from torchwarden.runtime.config import RunConfig
+    from torchwarden.runtime.index import RunHandle
     from torchwarden.runtime.lease import Holder, Lease
+    from torchwarden.runtime.runner import RunOutcome
 
 
 class _RunCommand(click.Command):
@@ -85,6 +89,18 @@ class _RunCommand(click.Command):
     help="torchrun --max-restarts.",
 )
 @click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    metavar="PORT",
+    help="Serve this run's Prometheus metrics at http://127.0.0.1:PORT/metrics (rank r: PORT+r).",
+)
+@click.option(
+    "--tensorboard",
+    type=click.Path(file_okay=False),
+    metavar="DIR",
+    help="Write the per-step series and findings as TensorBoard event files into DIR.",
+)
+@click.option(
     "--leak-check/--no-leak-check",
     default=True,
     show_default=True,
@@ -147,19 +163,52 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
         config = replace(config, out_dir=make_run_dir(opts["out"], name))
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
-        if opts["nproc_per_node"]:
-            from torchwarden.runtime.launch import LaunchConfig, launch
+        row = _register(workload, config, lease.indices if lease is not None else ())
+        outcome = None
+        try:
+            if opts["nproc_per_node"]:
+                from torchwarden.runtime.launch import LaunchConfig, launch
 
-            launch_cfg = LaunchConfig(
-                opts["nproc_per_node"], opts["nnodes"], opts["rdzv_endpoint"], opts["max_restarts"]
-            )
-            return launch(workload, config, launch_cfg, env).exit_code
-        from torchwarden.runtime.runner import run_in_process
+                launch_cfg = LaunchConfig(
+                    opts["nproc_per_node"], opts["nnodes"], opts["rdzv_endpoint"],
+                    opts["max_restarts"],
+                )  # fmt: skip
+                outcome = launch(workload, config, launch_cfg, env)
+            else:
+                from torchwarden.runtime.runner import run_in_process
 
-        return run_in_process(workload, config).exit_code
+                outcome = run_in_process(workload, config, sinks=[row] if row else [])
+            return outcome.exit_code
+        finally:
+            if row is not None:  # a SIGKILLed run's row shows as `lost`: its pid is gone
+                _finish_row(row, outcome)
     finally:
         if lease is not None:
             lease.release()
+
+
+def _register(workload: Workload, config: RunConfig, gpus: Sequence[int]) -> RunHandle | None:
+    """This run's row in the machine-wide run index; None (and a warning) if it cannot be."""
+    from torchwarden.runtime.index import RunInfo, register
+
+    info = RunInfo(config.name, " ".join(workload.command), config.out_dir.resolve(), tuple(gpus))
+    try:
+        return register(info)
+    except RunIndexError as e:  # the index is a convenience: never fail the run for it
+        click.echo(f"torchwarden run: not in the run index: {e}", err=True)
+        return None
+
+
+def _finish_row(row: RunHandle, outcome: RunOutcome | None) -> None:
+    try:
+        if outcome is None:
+            row.finish("failed", None)
+        else:
+            row.finish(
+                outcome.status if outcome.status != "running" else "failed", outcome.exit_code
+            )
+    except RunIndexError as e:
+        click.echo(f"torchwarden run: run index not updated: {e}", err=True)
 
 
 def _safe_name(stem: str) -> str:

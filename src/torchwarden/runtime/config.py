@@ -36,8 +36,12 @@ class RunConfig:
     rank: int = 0
     summary: bool = True
     audit_transfers: bool = False
+    metrics_port: int | None = None  # Prometheus endpoint of this run (rank r: port + r)
+    tensorboard: str | None = None  # directory for TensorBoard event files
 
     def __post_init__(self) -> None:
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise RunError(f"--metrics-port must be a TCP port (1-65535), got {self.metrics_port}.")
         if self.memory_fraction is not None and not 0.0 < self.memory_fraction <= 1.0:
             raise RunError(
                 f"--memory-fraction must be in (0, 1], got {self.memory_fraction}: it is the "

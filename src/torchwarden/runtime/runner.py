@@ -19,6 +19,7 @@ import runpy
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,7 @@ from torchwarden.findings import Finding
 from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
+from torchwarden.runtime.exporters import open_exporters
 from torchwarden.runtime.hooks import Governance, govern
 from torchwarden.runtime.live import LiveRecord, on_leave, resumed_from
 from torchwarden.runtime.outcome import (
@@ -43,7 +45,7 @@ from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
 from torchwarden.runtime.series import StepSeries
 from torchwarden.runtime.signals import run_signals
-from torchwarden.runtime.stream import EVENTS, EventStream
+from torchwarden.runtime.stream import EVENTS, EventSink, EventStream
 from torchwarden.runtime.workload import Workload
 
 __all__ = [
@@ -65,7 +67,11 @@ class RunOutcome:
 
 
 def run_in_process(
-    workload: Workload, config: RunConfig, *, attempt: int | None = None
+    workload: Workload,
+    config: RunConfig,
+    *,
+    attempt: int | None = None,
+    sinks: Sequence[EventSink] = (),
 ) -> RunOutcome:
     """Run ``workload`` governed; return its exit code, status and record.
 
@@ -85,7 +91,8 @@ def run_in_process(
         times = RunTimes(started, time.time(), time.perf_counter() - t0)
         return _record(workload, config, governance, "running", None, times, live.series)
 
-    stream = EventStream(config.out_dir, config.name).open(started)
+    exporters = open_exporters(config)
+    stream = EventStream(config.out_dir, config.name, sinks=[*sinks, *exporters]).open(started)
     live = LiveRecord(stream, snapshot, lambda r: write_json(config.out_dir / "run.json", r))
     if attempt is not None:
         stream.emit(attempt_event(attempt, "start", config.rank))
@@ -126,6 +133,8 @@ def run_in_process(
                                   resumed_from=resumed_from()))  # fmt: skip
     live.finish(record["findings"], record["status"], exit_code)
     finish(record, config, console, problems=[stream.error, live.error])
+    for exporter in exporters:
+        exporter.close()
     if ours:
         signals.uninstall()
     return RunOutcome(exit_code, record["status"], record, config.out_dir)

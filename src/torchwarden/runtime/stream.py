@@ -4,8 +4,10 @@ One JSON object per line (schema ``torchwarden.events/1``, docs/run-schema.md): 
 then ``step``, ``finding``, ``attempt`` and ``status`` events. Lines are written with one
 ``write`` per :data:`BATCH` events, or sooner when :data:`FLUSH_S` seconds have passed,
 so a SIGKILL or the OOM killer loses at most the last few steps (the page cache keeps
-what was written when the process dies); the file is fsynced when the stream closes. A write that fails (a full disk) stops the stream, never the
-workload: the error is kept and reported when the run ends.
+what was written when the process dies); the file is fsynced when the stream closes. A
+write that fails (a full disk) stops the stream, never the workload: the error is kept
+and reported when the run ends. Sinks (the run index, `--metrics-port`, `--tensorboard`)
+see every event as it is emitted; one that fails is dropped with a warning.
 """
 
 from __future__ import annotations
@@ -13,14 +15,16 @@ from __future__ import annotations
 import json
 import os
 import time
+import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from torchwarden.errors import RecordWriteError
 from torchwarden.metrics.events import EVENTS_SCHEMA
 from torchwarden.runtime.record import iso
 
-__all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventStream"]
+__all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventSink", "EventStream"]
 
 EVENTS = "events.jsonl"
 
@@ -28,13 +32,27 @@ FLUSH_S = 1.0
 BATCH = 8  # lines: a SIGKILL loses at most this many steps (a write costs microseconds)
 
 
+class EventSink(Protocol):
+    """What takes the run's events besides the file: ``observe(event)`` for each one."""
+
+    def observe(self, event: Mapping[str, Any]) -> None: ...
+
+
 class EventStream:
     """Append-only writer of ``events.jsonl``; open with :meth:`open`, end with :meth:`close`."""
 
-    def __init__(self, directory: Path, name: str, *, flush_s: float = FLUSH_S) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        name: str,
+        *,
+        flush_s: float = FLUSH_S,
+        sinks: Sequence[EventSink] = (),
+    ) -> None:
         self.path = directory / EVENTS
         self.name = name
         self.flush_s = flush_s
+        self.sinks = list(sinks)  # also handed every event: the run index, metrics, TensorBoard
         self.error: RecordWriteError | None = None
         self._fd = -1
         self._lines: list[str] = []
@@ -55,7 +73,13 @@ class EventStream:
         return self
 
     def emit(self, event: dict[str, Any]) -> None:
-        """Queue one event; write the queue if it is due."""
+        """Queue one event; write the queue if it is due; hand it to every sink."""
+        for sink in list(self.sinks):
+            try:
+                sink.observe(event)
+            except Exception as e:  # an exporter must never end the run it watches
+                self.sinks.remove(sink)
+                warnings.warn(f"torchwarden: {type(sink).__name__} stopped: {e!r}", stacklevel=2)
         if self._fd < 0:
             return
         self._lines.append(json.dumps(event, default=str))

@@ -42,7 +42,7 @@ def test_release_returns_cuda_memory_by_the_allocators_count(kernel: Kernel) -> 
     assert int(kernel.ok(ALLOCATED).stdout) - before == 3 * 256 * 2**20
     cell = kernel.ok("%tw release outputs Out traceback")
     found = re.search(
-        r"cuda:0 768 MiB allocated, ([\d.]+) (MiB|GiB) returned to the device$", cell.report
+        r"cuda:0 768 MiB allocated, ([\d.]+) (MiB|GiB) returned to the device", cell.report
     )
     assert found is not None, cell.report
     returned = float(found.group(1)) * (1024 if found.group(2) == "GiB" else 1)

@@ -81,4 +81,12 @@ def cli() -> None:
 
 
 def main() -> None:
-    cli()
+    """The `torchwarden` command. After `run`, the process leaves with the script's code."""
+    try:
+        cli()
+    except SystemExit as e:
+        from torchwarden.cli import run
+
+        if run.workload_ran and isinstance(e.code, int):
+            run.leave(e.code)
+        raise

@@ -4,7 +4,7 @@ Task: the sequence task of ``transformer.py`` (is the first token larger than th
 learnt by a small embedding + MLP, data-parallel over W processes. Every rank draws its
 batch from a generator seeded by (seed, step, rank), so a resumed run sees the same data
 without any sampler state. A checkpoint holds, per rank: model, optimizer, the hook's
-state and the CPU RNG (dropout). Nothing but torch and ``torchwarden.distributed``.
+state and the RNG that dropout draws from (the CPU's, or the GPU's). Nothing but torch and ``torchwarden.distributed``.
 
     python -m torchwarden.examples.ddp_compression --hook topk --steps 200
 """
@@ -96,6 +96,8 @@ def run(spec: RunSpec, device: torch.device) -> dict[str, Any]:
         if hook is not None:
             hook.load_state_dict(state["hook"])
         torch.set_rng_state(state["rng"])
+        if device.type == "cuda":  # dropout on a GPU draws from the device's generator
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
         start = state["step"]
     losses, times = [], []
     for step in range(start, spec.steps):
@@ -114,6 +116,9 @@ def run(spec: RunSpec, device: torch.device) -> dict[str, Any]:
                     "optim": opt.state_dict(),
                     "hook": hook.state_dict() if hook is not None else {},
                     "rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state(device)
+                    if device.type == "cuda"
+                    else torch.empty(0, dtype=torch.uint8),
                     "step": step + 1,
                 },
                 ckpt,

@@ -47,7 +47,10 @@ def test_cuda_validation_loss_without_no_grad_pins_activations() -> None:
     assert leak.holder == f"{MOD}.TOTALS['val']" and leak.site == here("SITE:cuda-val")
     assert leak.retains_graph
     assert leak.graph_bytes >= 5 * 2 * 256 * 4096 * 4  # pre- and post-GELU activations
-    assert torchwarden.graph_retention(TOTALS["val"]).by_device["cuda:0"] == leak.graph_bytes
+    # graph_bytes is what dropping the holder frees: the batches, made before the scope,
+    # stay; graph_retention counts everything the graph reaches
+    retained = torchwarden.graph_retention(TOTALS["val"]).by_device["cuda:0"]
+    assert retained - 5 * 256 * 512 * 4 == leak.graph_bytes
     TOTALS.clear()
 
 

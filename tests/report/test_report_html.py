@@ -177,3 +177,15 @@ def test_cpu_counters_each_get_an_axis_that_shows_their_change(
     page = render_report(record)
     assert ">0 MiB<" not in page and ">0 GiB<" not in page  # not squashed against zero
     assert "cpu: process RSS" in page
+
+
+def test_restarts_are_marked_on_the_step_timeline(make: Callable[..., Record]) -> None:
+    record = make(steps=20, ranks=2, findings=False)
+    attempt = {"attempt": 0, "ranks": 2, "failed_rank": 1, "how": "<b>killed</b>", "step": 7,
+               "resumed_from": 0}  # fmt: skip
+    last = {**attempt, "attempt": 1, "failed_rank": None, "how": None, "step": None}
+    record["attempts"] = [attempt, last]
+    page = render_report(record)
+    parse(page)
+    assert page.count("restart · attempt") == 1
+    assert "restart · attempt 0: rank 1 &lt;b&gt;killed&lt;/b&gt;" in page  # text, not markup

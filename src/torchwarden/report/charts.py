@@ -80,7 +80,7 @@ def step_time_section(record: Mapping[str, Any]) -> str:
     note = ""
     if first is not None and cap is not None and first > cap:
         note = f"step 1 (start-up) took {format_seconds(first)}: drawn at the top edge"
-    markers = _findings_at(record, None, None)
+    markers = _findings_at(record, None, None) + _restarts_at(record)
     chart = line_chart(
         series, x_label="step", y_kind="seconds", label="step time", markers=markers, y_max=cap
     )
@@ -101,6 +101,19 @@ def _memory_series(device: str, rows: list[tuple[float, Any]]) -> list[Series]:
         Series(legend, [(t, c[key]) for t, c in rows if c.get(key) is not None], colour, dashed)
         for key, legend, colour, dashed in lines
     ]
+
+
+def _restarts_at(record: Mapping[str, Any]) -> list[Marker]:
+    """Where a torchrun attempt ended with a dead rank, at the step that rank had reached."""
+    markers = []
+    for attempt in record.get("attempts") or []:
+        step, rank = attempt.get("step"), attempt.get("failed_rank")
+        if isinstance(step, int) and isinstance(rank, int):
+            how = attempt.get("how") or "died"
+            markers.append(
+                (float(step), f"restart · attempt {attempt['attempt']}: rank {rank} {how}")
+            )
+    return markers
 
 
 def _findings_at(

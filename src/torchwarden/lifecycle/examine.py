@@ -112,9 +112,12 @@ def _bytes_leaked(leaks: list[Examined]) -> int:
 
 
 def _sort_out(
-    snap: ScopeSnapshot, candidates: list[torch.Tensor]
+    snap: ScopeSnapshot, candidates: list[torch.Tensor], outputs: Collection[torch.Tensor] = ()
 ) -> tuple[list[Examined], list[StateTensor], int, Extents]:
-    """Leaks, state held by modules and optimizers, how many were results, holder extents."""
+    """Leaks, state held by modules and optimizers, how many were results, holder extents.
+
+    ``outputs`` are the block's kept results: what their graphs save is theirs, not a leak.
+    """
     if not candidates:
         return [], [], 0, {}
     holders = find_holders(candidates, exclude=[candidates], enclosing=snap.enclosing)
@@ -127,6 +130,10 @@ def _sort_out(
     # The same goes for the base of a view: it lives on because the view needs its storage.
     covered: set[tuple[str, int] | None] = {key for g in graphs.values() for key, _ in g.storages}
     covered.update(key for g in graphs.values() for key in g.leaf_storages)
+    for out in outputs:
+        kept_graph = graph_retention(out)
+        covered.update(key for key, _ in kept_graph.storages)
+        covered.update(kept_graph.leaf_storages)
     covered.update(storage_key(t) for t in candidates if holders[id(t)].kind != "unknown")
     for t in candidates:
         holder, graph = holders[id(t)], graphs[id(t)]
@@ -155,13 +162,15 @@ def examine(
     kept: Collection[int] = (),
     exception: str | None = None,
     carried: Collection[torch.Tensor] = (),
+    kept_tensors: Collection[torch.Tensor] = (),
 ) -> ScopeReport:
     """Compare the heap with ``snap``; classify what is new and alive.
 
     ``kept`` holds the ids of tensors the block meant to hand out (``scope.keep``);
     ``exception`` names the exception that ended the block, if one did; ``carried``
     are tensors an earlier examination reported, examined again whatever their age
-    (a set that grows keeps its old members: see ``growth.py``).
+    (a set that grows keeps its old members: see ``growth.py``); ``kept_tensors`` are the
+    kept results themselves, whose graphs' saved tensors are theirs, not leaks.
     """
     after = sample()
     refs, grads, cpu_bytes = _new_tensors(snap, kept)
@@ -185,7 +194,7 @@ def examine(
     del refs
     seen = {id(t) for t in candidates}
     candidates += [t for t in carried if id(t) not in seen][: max(0, MAX_EXAMINED - len(seen))]
-    leaks, held_state, results, extents = _sort_out(snap, candidates)
+    leaks, held_state, results, extents = _sort_out(snap, candidates, kept_tensors)
     del candidates
     return ScopeReport(
         name=snap.name,

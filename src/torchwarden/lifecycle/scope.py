@@ -13,10 +13,12 @@ forces an exact examination every time; ``mode="counters"`` never makes one.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import sys
 import time
+import types
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Literal, ParamSpec, TypeVar, overload
@@ -52,12 +54,40 @@ class _State(enum.Enum):
 def _tensors_within(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
     if isinstance(value, torch.Tensor):
         yield value
+    elif depth > 0 and _is_record(value):  # a model's structured output: its fields
+        for item in _fields_of(value):
+            yield from _tensors_within(item, depth - 1)
     elif depth > 0 and isinstance(value, (list, tuple, set, frozenset)):
         for item in value:
             yield from _tensors_within(item, depth - 1)
     elif depth > 0 and isinstance(value, dict):
         for item in value.values():
             yield from _tensors_within(item, depth - 1)
+
+
+def _is_record(value: Any) -> bool:
+    """A dataclass instance or a NamedTuple: a structured result, read field by field."""
+    is_dataclass = dataclasses.is_dataclass(value) and not isinstance(value, type)
+    return is_dataclass or (isinstance(value, tuple) and hasattr(value, "_fields"))
+
+
+def _fields_of(value: Any) -> list[Any]:
+    if isinstance(value, tuple):
+        return list(value)
+    return [getattr(value, f.name, None) for f in dataclasses.fields(value)]
+
+
+def _records_bound_in(frame: Any) -> list[Any]:
+    """Structured results (dataclasses, NamedTuples) bound to names of ``frame``.
+
+    A model's output bound to a name where the block ran is the block's result, field by
+    field, as a tensor bound to a name is; a list or a dict bound there is not (it is
+    where leaks accumulate), so only records count.
+    """
+    if not isinstance(frame, types.FrameType):
+        return []
+    names = frame.f_globals if frame.f_code.co_name == "<module>" else frame.f_locals
+    return [v for v in list(names.values()) if _is_record(v)]
 
 
 def _check(name: str, value: str, allowed: tuple[str, ...]) -> None:
@@ -193,9 +223,19 @@ class TensorScope:
                 samples=(snapshot.before, after),
             )
         recorder.pop()
+        for record in _records_bound_in(snapshot.enclosing):
+            self.keep(record)
         try:
             carried = [t for t in (ref() for ref in self._carried) if t is not None]
-            report = examine(snapshot, kept=self._kept.keys(), exception=exception, carried=carried)
+            outputs = [t for t in (ref() for ref in self._kept.values()) if t is not None]
+            report = examine(
+                snapshot,
+                kept=self._kept.keys(),
+                exception=exception,
+                carried=carried,
+                kept_tensors=outputs,
+            )
+            del outputs
             del carried
         finally:
             recorder.release()

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.env.env_helpers import FIXTURES, fixture, run_cli
@@ -158,6 +158,8 @@ PATHS = _paths(BASE)
     suppress_health_check=list(HealthCheck),
 )
 @given(st.lists(st.tuples(st.sampled_from(PATHS), HOSTILE), min_size=1, max_size=3))
+@example(edits=[(("probes", 4, "kind"), "")])  # found by CI: a probe of no known kind
+@example(edits=[(("rules", 0, "kind"), "probe")])
 def test_any_mutation_of_a_fingerprint_gives_no_traceback(
     tmp_path_factory: pytest.TempPathFactory, edits: list[tuple[tuple[Any, ...], Any]]
 ) -> None:

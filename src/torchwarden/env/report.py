@@ -63,12 +63,16 @@ def summary(results: Sequence[Finding]) -> dict[str, int]:
     return {name: counts.get(name, 0) for name in LEVELS}
 
 
+_KINDS: dict[str, type[Finding]] = {"rules": RuleFinding, "probes": ProbeFinding}
+
+
 def findings(report: dict[str, Any], group: Literal["rules", "probes"]) -> list[Finding]:
     """The rule or probe findings of a document, typed.
 
     Files written before findings carried a severity get it from their verdict or status.
     """
     out: list[Finding] = []
+    expected = _KINDS[group]
     for i, data in enumerate(report.get(group) or []):
         try:
             found = finding_from_dict(data)
@@ -77,6 +81,11 @@ def findings(report: dict[str, Any], group: Literal["rules", "probes"]) -> list[
                 f"{group}[{i}] of the report is not a finding ({exc}); record the file again "
                 "with `torchwarden doctor --json PATH`."
             ) from None
+        if not isinstance(found, expected):  # another kind in the list: its fields differ
+            raise FingerprintError(
+                f"{group}[{i}] of the report has kind {data.get('kind')!r}, not "
+                f"{expected.KINDS[0]!r}; record the file again with `torchwarden doctor --json PATH`."
+            )
         out.append(found if "severity" in data else found.replace(severity=severity(level(found))))
     return out
 

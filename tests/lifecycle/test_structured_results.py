@@ -51,3 +51,17 @@ def test_records_piling_up_in_a_list_are_still_a_leak() -> None:
     holders = {leak.holder for leak in s.report.leaks}
     assert any("KEPT[" in h and h.endswith(".logits") for h in holders), holders
     KEPT.clear()
+
+
+class TrainState(NamedTuple):
+    step: torch.Tensor
+    history: list[torch.Tensor]
+
+
+def test_a_list_inside_a_bound_record_still_leaks() -> None:
+    state = TrainState(torch.zeros(()), [])
+    with torchwarden.scope(mode="exact") as s:
+        for _ in range(3):
+            state.history.append(MODEL(torch.randn(4, 16)).sum())  # keeps each graph
+    holders = {leak.holder for leak in s.report.leaks}
+    assert any("state[1][" in h for h in holders), holders  # the list field, by index

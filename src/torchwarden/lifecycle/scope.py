@@ -77,6 +77,19 @@ def _fields_of(value: Any) -> list[Any]:
     return [getattr(value, f.name, None) for f in dataclasses.fields(value)]
 
 
+def _record_tensors(value: Any, depth: int = 4) -> Iterator[torch.Tensor]:
+    """Tensors that are fields of a record (or of records nested in it), nothing deeper.
+
+    A list or dict field is where a long-lived record accumulates tensors step after
+    step: its contents stay candidates, so a growing ``state.history`` is still found.
+    """
+    for item in _fields_of(value):
+        if isinstance(item, torch.Tensor):
+            yield item
+        elif depth > 0 and _is_record(item):
+            yield from _record_tensors(item, depth - 1)
+
+
 def _records_bound_in(frame: Any) -> list[Any]:
     """Structured results (dataclasses, NamedTuples) bound to names of ``frame``.
 
@@ -224,7 +237,8 @@ class TensorScope:
             )
         recorder.pop()
         for record in _records_bound_in(snapshot.enclosing):
-            self.keep(record)
+            for t in _record_tensors(record):
+                self.keep(t)
         try:
             carried = [t for t in (ref() for ref in self._carried) if t is not None]
             outputs = [t for t in (ref() for ref in self._kept.values()) if t is not None]

@@ -22,7 +22,7 @@ def test_framework_program_is_clean(tmp_path: Path, name: str) -> None:
     pytest.importorskip(PACKAGES[name])
     monitor = run_program(tmp_path, name, FRAMEWORKS[name])
     assert monitor.leaks == [], "\n".join(map(str, monitor.leaks))
-    assert len(monitor.steps) == 40 and monitor.step_source == "optimizer steps"
+    assert monitor.step_count == 40 and monitor.step_source == "optimizer steps"
 
 
 @pytest.mark.parametrize("name", sorted(FRAMEWORKS))

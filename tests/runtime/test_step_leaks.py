@@ -61,3 +61,31 @@ def test_run_json_form_keeps_the_old_keys() -> None:
     assert old_keys <= set(record), old_keys - set(record)
     assert isinstance(record["seen_at_steps"], list)
     assert finding_from_dict(record) == monitor.leaks[0]
+
+
+def test_the_monitor_holds_nothing_per_step() -> None:
+    """Steps go to ``on_step`` as they end; the monitor itself keeps a count, not rows."""
+    import tracemalloc
+
+    last: dict[str, int] = {}
+    monitor = StepMonitor(leak_check=False, on_step=lambda record: last.update(step=record["step"]))
+    monitor.start()
+    try:
+        for _ in range(500):  # warm: first-use allocations of the sampling path
+            monitor.boundary()
+        tracemalloc.start()
+        before = tracemalloc.take_snapshot()
+        for _ in range(20_000):
+            monitor.boundary()
+        after = tracemalloc.take_snapshot()
+        tracemalloc.stop()
+    finally:
+        monitor.stop()
+    kept = [
+        s
+        for s in after.compare_to(before, "filename")
+        if "torchwarden" in s.traceback[0].filename and s.size_diff > 0
+    ]
+    grown = sum(s.size_diff for s in kept)
+    assert grown < 16 * 1024, kept  # a row a step would be well over 1 MiB here
+    assert monitor.step_count == 20_500 and last["step"] == 20_500

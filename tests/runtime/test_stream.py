@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from torchwarden.errors import RunError
 from torchwarden.metrics.events import parse_line
 from torchwarden.runtime.recover import recover
-from torchwarden.runtime.series import HEAD, StepSeries
+from torchwarden.runtime.series import HEAD, MedianSketch, StepSeries
 from torchwarden.runtime.stream import BATCH, EventStream
 
 
@@ -77,3 +79,25 @@ def test_a_step_number_that_goes_back_starts_the_count_again() -> None:
         series.add(step(i))  # type: ignore[arg-type]
     assert [s["step"] for s in series.steps()] == [1, 2, 3]
     assert series.summary()["steps"] == 3
+
+
+@given(st.lists(st.floats(min_value=0.0, max_value=1e5, allow_nan=False), min_size=1))
+def test_the_median_sketch_is_within_a_twentieth_of_a_percent(times: list[float]) -> None:
+    sketch = MedianSketch()
+    for t in times:
+        sketch.add(t)
+    ordered = sorted(times)
+    low, high = ordered[(len(ordered) - 1) // 2], ordered[len(ordered) // 2]
+    found = sketch.median()
+    assert found is not None
+    # an even count has two middles: the sketch names a value near one of them
+    assert any(abs(found - m) <= 5e-4 * m + 1e-300 for m in (low, high)), (found, low, high)
+
+
+def test_the_median_sketch_stays_small_over_a_million_steps() -> None:
+    sketch = MedianSketch()
+    for i in range(1_000_000):
+        sketch.add(0.010 + (i % 1000) * 1e-5)  # 10–20 ms, every value a different float
+    median = sketch.median()
+    assert median is not None and abs(median - 0.015) < 0.015 * 1e-3
+    assert sketch.count == 1_000_000 and len(sketch._bins) < 1000

@@ -82,8 +82,9 @@ class StepMonitor:
         self.rank = rank
         self.leak_check = leak_check
         self.on_step = on_step
-        # (step, t, time_s, rss, tensor_bytes, cuda triples, transfers): compact on purpose
-        self._rows: list[tuple[Any, ...]] = []
+        # Only the count: every step record goes to ``on_step`` (the event stream and the
+        # downsampled series) as it happens, so a run of any length holds O(1) here.
+        self.step_count = 0
         self._growth = GrowthTracker(rank)
         self._history = History()
         self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, "0.02")))
@@ -116,11 +117,6 @@ class StepMonitor:
     def findings(self) -> list[dict[str, Any]]:
         """The leak findings in their ``run.json`` form (:attr:`leaks` holds the objects)."""
         return [leak.to_dict() for leak in self.leaks]
-
-    @property
-    def steps(self) -> list[dict[str, Any]]:
-        """The step records of ``run.json`` (built on demand from the compact rows)."""
-        return [self._record(row) for row in self._rows]
 
     def _record(self, row: tuple[Any, ...]) -> dict[str, Any]:
         step_no, t, time_s, counters, tensor_bytes, cuda, transfers = row
@@ -187,7 +183,7 @@ class StepMonitor:
             self._lead = id(optimizer)  # a GAN's second optimizer ends no step of its own
             self._drop_forward_hooks()
             if self.step_source != "none":
-                del self._rows[:]  # forwards before the first optimizer step were set-up
+                self.step_count = 0  # forwards before the first optimizer step were set-up
             self.step_source = "optimizer steps"
         if id(optimizer) == self._lead:
             self.boundary()
@@ -221,7 +217,7 @@ class StepMonitor:
         """End the current step: record it, and open or close an examination when due."""
         with self._lock:
             now = time.perf_counter()
-            step_no = len(self._rows) + 1
+            step_no = self.step_count = self.step_count + 1
             report = self._examine(step_no, now - self._last) if self.leak_check else None
             counters, cuda = sample()
             if self.leak_check:
@@ -238,7 +234,6 @@ class StepMonitor:
                 cuda,
                 _step_audit(),
             )
-            self._rows.append(row)
             self._last = time.perf_counter()
         if self.on_step is not None:
             self.on_step(self._record(row))

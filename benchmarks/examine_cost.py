@@ -3,7 +3,7 @@
 For each heap size (extra live Python objects, as a framework process holds), it
 measures one exact examination (open and close of the step monitor's scope around a
 training step), then runs the same training loop with and without a StepMonitor
-(default 2 % budget) in one process, interleaved, and reports both loop times, the
+(default budget, 1.5 %) in one process, interleaved, and reports both loop times, the
 overhead, and the share of run time the schedule spent examining.
 
     python benchmarks/examine_cost.py --heaps 0 100000 300000 1000000 --out results/x
@@ -79,7 +79,7 @@ def governed_share(steps: int, step_ms: float, rounds: int) -> dict[str, float]:
             governed.append(run())
         finally:
             monitor.stop()
-        shares.append(monitor._schedule.share)
+        shares.append(monitor.exam_share)
         gc.collect()
     p, g = statistics.median(plain), statistics.median(governed)
     return {

@@ -35,7 +35,7 @@ from torchwarden.lifecycle.growth import GrowthTracker
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.scope import TensorScope
 from torchwarden.lifecycle.trend import History, memory_dict, sample
-from torchwarden.runtime.schedule import ExamSchedule
+from torchwarden.runtime.schedule import BUDGET, ExamSchedule
 
 __all__ = ["StepMonitor", "active_monitor", "step"]
 
@@ -87,7 +87,7 @@ class StepMonitor:
         self.step_count = 0
         self._growth = GrowthTracker(rank)
         self._history = History()
-        self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, "0.02")))
+        self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, BUDGET)))
         self._exact: TensorScope | None = None
         self._optimizer_hook: Any = None
         self._forward_hooks: list[Any] = []
@@ -108,6 +108,11 @@ class StepMonitor:
     def caches(self) -> list[CacheFinding]:
         """Sets that filled and stopped growing (informational, not leaks)."""
         return self._growth.caches
+
+    @property
+    def exam_share(self) -> float:
+        """The share of the run's time so far spent examining (the schedule's own count)."""
+        return self._schedule.share
 
     def site_of(self, t: Any) -> str | None:
         """The creation site of ``t`` if an examination of this run recorded it."""

@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -18,14 +17,12 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
-from torchwarden.errors import LeaseError, RunIndexError
+from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
-    from torchwarden.runtime.config import RunConfig
-    from torchwarden.runtime.index import RunHandle
+    from torchwarden.runtime.admission import Admission
     from torchwarden.runtime.lease import Holder, Lease
-    from torchwarden.runtime.runner import RunOutcome
 
 
 class _RunCommand(click.Command):
@@ -174,19 +171,18 @@ def leave(code: int) -> NoReturn:
 
 def _run(workload: Workload, opts: dict[str, Any]) -> int:
     """Take the leases, then run in this process or through torchrun; the exit code."""
+    from torchwarden.runtime.admission import Admission
     from torchwarden.runtime.config import RunConfig
-    from torchwarden.runtime.rundir import make_run_dir
 
     name = opts["name"] or _safe_name(workload.name)
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
-    gpus = opts["gpus"]
-    lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
+    entry = Admission(name, " ".join(workload.command), opts["out"], warn=_warn)
+    lease = _lease(opts, workload, entry) if opts["gpus"] else None
     try:
-        # made last, so that a refused option or a busy GPU leaves no empty run directory
-        config = replace(config, out_dir=make_run_dir(opts["out"], name))
+        out_dir, row = entry.admit(lease.indices if lease is not None else ())
+        config = replace(config, out_dir=out_dir)
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
-        row = _register(workload, config, lease.indices if lease is not None else ())
         outcome = None
         try:
             if opts["nproc_per_node"]:
@@ -196,42 +192,21 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
                     opts["nproc_per_node"], opts["nnodes"], opts["rdzv_endpoint"],
                     opts["max_restarts"],
                 )  # fmt: skip
-                outcome = launch(workload, config, launch_cfg, env)
+                outcome = launch(workload, config, launch_cfg, env, sinks=[row] if row else [])
             else:
                 from torchwarden.runtime.runner import run_in_process
 
                 outcome = run_in_process(workload, config, sinks=[row] if row else [])
             return outcome.exit_code
         finally:
-            if row is not None:  # a SIGKILLed run's row shows as `lost`: its pid is gone
-                _finish_row(row, outcome)
+            entry.end(outcome)
     finally:
         if lease is not None:
             lease.release()
 
 
-def _register(workload: Workload, config: RunConfig, gpus: Sequence[int]) -> RunHandle | None:
-    """This run's row in the machine-wide run index; None (and a warning) if it cannot be."""
-    from torchwarden.runtime.index import RunInfo, register
-
-    info = RunInfo(config.name, " ".join(workload.command), config.out_dir.resolve(), tuple(gpus))
-    try:
-        return register(info)
-    except RunIndexError as e:  # the index is a convenience: never fail the run for it
-        click.echo(f"torchwarden run: not in the run index: {e}", err=True)
-        return None
-
-
-def _finish_row(row: RunHandle, outcome: RunOutcome | None) -> None:
-    try:
-        if outcome is None:
-            row.finish("failed", None)
-        else:
-            row.finish(
-                outcome.status if outcome.status != "running" else "failed", outcome.exit_code
-            )
-    except RunIndexError as e:
-        click.echo(f"torchwarden run: run index not updated: {e}", err=True)
+def _warn(message: str) -> None:
+    click.echo(f"torchwarden run: {message}", err=True)
 
 
 def _safe_name(stem: str) -> str:
@@ -240,17 +215,20 @@ def _safe_name(stem: str) -> str:
     return cleaned or "run"
 
 
-def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:
+def _lease(opts: dict[str, Any], workload: Workload, entry: Admission) -> Lease:
+    """The GPUs ``--gpus`` asks for; while others hold them (``--wait``) the run is queued."""
+    from torchwarden.cli.errors import EXIT_ERROR
     from torchwarden.runtime.gpus import available_gpus
     from torchwarden.runtime.lease import acquire, parse_gpu_request
 
+    gpus = opts["gpus"]
     request = parse_gpu_request(gpus)
 
     def waiting(holders: dict[int, Holder | None]) -> None:
         busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)
         click.echo(f"torchwarden run: waiting for {busy}", err=True)
+        entry.queue(request.spec)
 
-    command = " ".join(workload.command)
     available = available_gpus()
     if not available:
         raise LeaseError(
@@ -258,6 +236,11 @@ def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> 
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
             "Run without --gpus, or check `torchwarden gpus`."
         )
-    return acquire(
-        request, available=available, wait=wait, timeout=timeout, command=command, on_wait=waiting
-    )
+    try:
+        return acquire(
+            request, available=available, wait=opts["wait"], timeout=opts["wait_timeout"],
+            command=" ".join(workload.command), on_wait=waiting,
+        )  # fmt: skip
+    except BaseException:
+        entry.give_up(EXIT_ERROR)  # the queued run's row, if it waited, ends as it does
+        raise

@@ -19,7 +19,7 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ __all__ = [
     "resolve_index_dir",
 ]
 
-FINAL = ("ok", "failed", "interrupted", "oom")
+FINAL = ("ok", "failed", "interrupted", "oom", "gave-up")  # gave-up: waited for GPUs, timed out
 UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings", "gpus")
 _UPDATABLE = frozenset(UPDATABLE)
 
@@ -56,6 +56,7 @@ class RunInfo:
     gpus: tuple[int, ...] = ()
     status: str = "running"  # or "waiting", while it queues for a GPU lease
     pid: int | None = None  # None: this process
+    asked: str | None = None  # what it queues for: "2" (any two GPUs) or "0,2"
 
     def __post_init__(self) -> None:
         if self.status not in files.LIVE:
@@ -108,6 +109,13 @@ class RunHandle:
             self._pending.update(fields)
             if time.monotonic() - self._written >= self._interval:
                 self._write()
+
+    def start(self, gpus: Sequence[int]) -> None:
+        """A waiting run got its lease: ``running`` on ``gpus`` from now, written at once."""
+        gpu_list = json.dumps([int(g) for g in gpus])
+        with self._lock:
+            self._pending.update(status="running", gpus=gpu_list, started_at=time.time())
+            self._write()
 
     def flush(self) -> None:
         """Write pending updates now."""
@@ -171,12 +179,12 @@ def register(
     row = (
         socket.gethostname(), pid, files.process_start(pid), files.user_name(), run.name,
         run.command, str(Path(run.out_dir).absolute()), json.dumps(list(run.gpus)),
-        run.status, time.time(),
+        run.status, time.time(), run.asked,
     )  # fmt: skip
     with conn:
         cursor = conn.execute(
             "INSERT INTO runs (host, pid, pid_start, user, name, command, out_dir, gpus,"
-            " status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, started_at, asked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
     assert cursor.lastrowid is not None
@@ -234,11 +242,10 @@ def _read(
     uid: int, path: Path, where: str, params: list[object], limit: int | None
 ) -> Iterator[RunRow]:
     host, starts = socket.gethostname(), files.ProcessStarts()
-    query = f"SELECT {', '.join(RunRow.COLUMNS)} FROM runs {where} ORDER BY started_at DESC"
-    if limit is not None:
-        query += f" LIMIT {int(limit)}"
+    order = f"ORDER BY started_at DESC{'' if limit is None else f' LIMIT {int(limit)}'}"
     try:
         with files.connect_reader(path, uid) as conn:
+            query = f"SELECT {files.select_list(conn)} FROM runs {where} {order}"
             records = conn.execute(query, params).fetchall()
     except sqlite3.Error:
         return  # a database being created, or not one of ours: skip rather than fail the page

@@ -34,7 +34,9 @@ _SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
     pid_start REAL, user TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
     out_dir TEXT NOT NULL, gpus TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
     started_at REAL NOT NULL, last_step_at REAL, ended_at REAL, step INTEGER,
-    step_time_s REAL, peak_bytes INTEGER, findings INTEGER)"""
+    step_time_s REAL, peak_bytes INTEGER, findings INTEGER, asked TEXT)"""
+# added after the first release of the index: (column, type) a writer adds when missing
+_ADDED = (("asked", "TEXT"),)
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ class RunRow:
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id", "host", "pid", "pid_start", "user", "name", "command", "out_dir", "gpus",
         "status", "exit_code", "started_at", "last_step_at", "ended_at", "step",
-        "step_time_s", "peak_bytes", "findings",
+        "step_time_s", "peak_bytes", "findings", "asked",
     )  # fmt: skip
     id: str
     uid: int
@@ -65,6 +67,7 @@ class RunRow:
     step_time_s: float | None
     peak_bytes: int | None
     findings: int | None
+    asked: str | None  # the GPUs a run queued for, as asked: "2" (any two) or "0,2"
 
     @classmethod
     def from_record(cls, uid: int, record: tuple[Any, ...]) -> RunRow | None:
@@ -105,6 +108,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "ended_at": (float, int, type(None)), "step": (int, type(None)),
     "step_time_s": (float, int, type(None)), "peak_bytes": (int, type(None)),
     "findings": (int, type(None)), "out_dir": (Path,), "gpus": (tuple,),
+    "asked": (str, type(None)),
 }  # fmt: skip
 
 
@@ -203,8 +207,22 @@ def connect_writer(path: Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: safe against a killed process
     conn.execute(_SCHEMA)
+    present = columns_of(conn)
+    for name, kind in _ADDED:
+        if name not in present:  # a database an earlier version created
+            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
     conn.isolation_level = "DEFERRED"
     return conn
+
+
+def columns_of(conn: sqlite3.Connection) -> set[str]:
+    return {str(info[1]) for info in conn.execute("PRAGMA table_info(runs)")}
+
+
+def select_list(conn: sqlite3.Connection) -> str:
+    """:attr:`RunRow.COLUMNS` to select; ``NULL`` for a column an earlier version lacked."""
+    present = columns_of(conn)
+    return ", ".join(c if c in present else f"NULL AS {c}" for c in RunRow.COLUMNS)
 
 
 @contextlib.contextmanager

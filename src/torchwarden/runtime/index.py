@@ -26,6 +26,7 @@ from typing import Any
 
 from torchwarden.errors import RunIndexError
 from torchwarden.runtime import index_files as files
+from torchwarden.runtime.deferred_flush import DeferredFlush
 from torchwarden.runtime.index_files import RunRow, resolve_index_dir
 
 __all__ = [
@@ -83,7 +84,9 @@ class RunHandle:
 
     Updates are cheap to call every step: they are kept in memory and written at most
     every ``min_interval_s`` seconds (a SIGKILL loses at most that much), so a step
-    boundary pays a dict update, not a database commit.
+    boundary pays a dict update, not a database commit. What is held back is written
+    when its interval ends even if no update follows (a run stalled in a collective or
+    a long evaluation still shows its last step).
     """
 
     def __init__(self, conn: sqlite3.Connection, rowid: int, min_interval_s: float) -> None:
@@ -94,6 +97,7 @@ class RunHandle:
         self._pending: dict[str, object] = {}
         self._written = time.monotonic()
         self._lock = threading.Lock()
+        self._later = DeferredFlush(self.flush)
         self._seen = {"step": 0, "peak_bytes": 0, "findings": 0}
 
     def update(self, **fields: object) -> None:
@@ -107,8 +111,11 @@ class RunHandle:
             fields["gpus"] = json.dumps([int(g) for g in fields["gpus"]])  # type: ignore[attr-defined]
         with self._lock:
             self._pending.update(fields)
-            if time.monotonic() - self._written >= self._interval:
+            due_in = self._interval - (time.monotonic() - self._written)
+            if due_in <= 0:
                 self._write()
+            else:
+                self._later.schedule(due_in)
 
     def start(self, gpus: Sequence[int]) -> None:
         """A waiting run got its lease: ``running`` on ``gpus`` from now, written at once."""
@@ -147,6 +154,7 @@ class RunHandle:
             if self._conn is None:
                 return
             self._pending.update(status=status, exit_code=exit_code, ended_at=time.time())
+            self._later.cancel()
             self._write()
             self._conn.close()
             self._conn = None

@@ -1,0 +1,170 @@
+"""Runs waiting for a GPU: real `torchwarden run --wait` processes, queued in the index and
+on the machine page, then running; killed while waiting (lost); giving up (gave-up)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+
+from tests.web.conftest import Server
+from torchwarden.runtime.index import RunRow, list_runs
+from torchwarden.runtime.lease import acquire, parse_gpu_request
+
+RUN = [sys.executable, "-m", "torchwarden", "run", "--no-progress"]
+XSS = "<img src=x onerror=alert(1)>"
+# ready as soon as it runs; ends when its gate file appears (bounded: 10 minutes)
+GATED = """\
+import pathlib, sys, time
+print("ready", flush=True)
+gate = pathlib.Path(sys.argv[1])
+for _ in range(6000):
+    if gate.exists():
+        break
+    time.sleep(0.1)
+"""
+T = TypeVar("T")
+
+
+def _until(what: str, probe: Callable[[], T | None], timeout: float = 60.0) -> T:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = probe()
+        if found is not None:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"not within {timeout:g} s: {what}")
+
+
+def _row(index: Path, pid: int, status: str) -> Callable[[], RunRow | None]:
+    def probe() -> RunRow | None:
+        rows = [r for r in list_runs(index_dir=index) if r.pid == pid and r.status == status]
+        return rows[0] if rows else None
+
+    return probe
+
+
+@pytest.fixture
+def queue_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    (tmp_path / "train.py").write_text(GATED)
+    env = {
+        **os.environ, "TORCHWARDEN_FAKE_GPU_COUNT": "1",
+        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
+        "TORCHWARDEN_INDEX": str(tmp_path / "index"),
+    }  # fmt: skip
+    return tmp_path, env
+
+
+class Started:
+    """A `torchwarden run` process of the gated script, and its gate."""
+
+    def __init__(self, cwd: Path, env: dict[str, str], out: str, *options: str) -> None:
+        self.gate = cwd / f"go-{out}"
+        self.proc = subprocess.Popen(
+            [*RUN, *options, "--out", out, "train.py", str(self.gate), XSS],
+            cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+
+    def ready(self) -> None:
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+
+    def end(self) -> int:
+        self.gate.touch()
+        return self.proc.wait(timeout=120)
+
+    def close(self) -> None:
+        self.proc.kill()
+        self.proc.communicate()
+
+
+def _get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=30) as answer:
+        return json.loads(answer.read())
+
+
+def test_a_waiting_run_is_queued_on_the_page_then_runs(
+    server: Server, page: Any, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ, "TORCHWARDEN_FAKE_GPU_COUNT": "1",
+        "TORCHWARDEN_LEASE_DIR": str(server.lease_dir), "TORCHWARDEN_INDEX": str(server.index),
+    }  # fmt: skip
+    (tmp_path / "train.py").write_text(GATED)
+    holder = Started(tmp_path, env, "a", "--gpus", "1")
+    waiter = None
+    try:
+        holder.ready()
+        waiter = Started(tmp_path, env, "b", "--gpus", "1", "--wait")
+        row = _until("the waiter's row, waiting", _row(server.index, waiter.proc.pid, "waiting"))
+        assert (row.asked, row.gpus, row.out_dir) == ("1", (), tmp_path / "b")
+        assert row.out_dir.is_dir() and XSS in row.command
+        queue = _get(f"{server.base}/api/machine")["queue"]
+        assert [(q["pid"], q["asked"], q["status"]) for q in queue] == [
+            (waiter.proc.pid, "1", "waiting")
+        ]
+        page.goto(f"{server.base}/")
+        shown = page.locator('table[data-table="queue"]').inner_text()
+        assert str(waiter.proc.pid) in shown and "any 1 GPU" in shown and XSS in shown
+        assert page.locator("main img").count() == 0  # the command is text, not markup
+        assert holder.end() == 0
+        waiter.ready()  # it got the lease and runs
+        row = _until("the waiter running", _row(server.index, waiter.proc.pid, "running"))
+        assert row.gpus == (0,)
+        empty = page.locator('table[data-table="queue"] td.empty')
+        empty.filter(has_text="Nobody is waiting").wait_for(timeout=15_000)  # live update
+        assert waiter.end() == 0
+        _until("the waiter finished", _row(server.index, waiter.proc.pid, "ok"))
+    finally:
+        for started in (holder, waiter):
+            if started is not None:
+                started.close()
+
+
+def test_a_run_killed_while_waiting_shows_as_lost(
+    queue_env: tuple[Path, dict[str, str]],
+) -> None:
+    cwd, env = queue_env
+    index = Path(env["TORCHWARDEN_INDEX"])
+    lease = acquire(
+        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
+    )
+    waiter = Started(cwd, env, "w", "--gpus", "0,", "--wait")
+    try:
+        row = _until("a waiting row", _row(index, waiter.proc.pid, "waiting"))
+        assert row.asked == "0,"
+        waiter.proc.send_signal(signal.SIGKILL)
+        waiter.proc.wait(timeout=30)
+        lost = _row(index, waiter.proc.pid, "lost")()
+        assert lost is not None and lost.id == row.id and lost.ended_at is None
+    finally:
+        waiter.close()
+        lease.release()
+
+
+def test_a_run_that_stops_waiting_ends_gave_up(queue_env: tuple[Path, dict[str, str]]) -> None:
+    cwd, env = queue_env
+    lease = acquire(
+        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
+    )
+    try:
+        proc = subprocess.run(
+            [*RUN, "--gpus", "1", "--wait", "--wait-timeout", "1", "--out", "t", "train.py", "g"],
+            cwd=cwd, capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+    finally:
+        lease.release()
+    assert proc.returncode == 2, proc.stderr
+    assert "gave up" in proc.stderr and "--wait-timeout" in proc.stderr
+    (row,) = list_runs(index_dir=Path(env["TORCHWARDEN_INDEX"]))
+    assert (row.status, row.exit_code, row.asked) == ("gave-up", 2, "1")
+    assert row.ended_at is not None
+    assert not (cwd / "t").exists()  # the directory it never used is gone

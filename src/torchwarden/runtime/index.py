@@ -19,12 +19,13 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchwarden.errors import RunIndexError
+from torchwarden.runtime import index_db as db
 from torchwarden.runtime import index_files as files
 from torchwarden.runtime.deferred_flush import DeferredFlush
 from torchwarden.runtime.index_files import RunRow, resolve_index_dir
@@ -182,7 +183,7 @@ def register(
 ) -> RunHandle:
     """Add this run to the index (status ``running``, or ``waiting`` while it queues for GPUs)."""
     directory = files.own_directory(files.resolve_index_dir(index_dir))
-    conn = files.connect_writer(directory / files.DB_NAME)
+    conn = db.connect_writer(directory / files.DB_NAME)
     pid = run.pid if run.pid is not None else os.getpid()
     row = (
         socket.gethostname(), pid, files.process_start(pid), files.user_name(), run.name,
@@ -215,7 +216,7 @@ def list_runs(filters: RunFilter | None = None, *, index_dir: Path | None = None
             continue
         if filters.user is not None and files.name_of(uid) != filters.user:
             continue
-        rows.extend(_read(uid, path, where, params, limit))
+        rows.extend(db.read_rows(uid, path, where, params, limit))
     rows = [r for r in rows if filters.matches(r)]
     rows.sort(key=lambda r: r.started_at, reverse=True)
     return rows[: filters.limit] if filters.limit is not None else rows
@@ -234,7 +235,7 @@ def get_run(run_id: str, *, index_dir: Path | None = None) -> RunRow | None:
         return None
     for owner, path in files.user_databases(files.resolve_index_dir(index_dir)):
         if owner == int(uid):
-            return next(_read(owner, path, "WHERE id = ?", [int(number)], None), None)
+            return next(db.read_rows(owner, path, "WHERE id = ?", [int(number)], None), None)
     return None
 
 
@@ -244,20 +245,3 @@ def _status_clause(status: str | None) -> tuple[str, list[object]]:
     if status in (*files.LIVE, "lost"):
         return "WHERE status IN ('running', 'waiting')", []
     return "WHERE status = ?", [status]
-
-
-def _read(
-    uid: int, path: Path, where: str, params: list[object], limit: int | None
-) -> Iterator[RunRow]:
-    host, starts = socket.gethostname(), files.ProcessStarts()
-    order = f"ORDER BY started_at DESC{'' if limit is None else f' LIMIT {int(limit)}'}"
-    try:
-        with files.connect_reader(path, uid) as conn:
-            query = f"SELECT {files.select_list(conn)} FROM runs {where} {order}"
-            records = conn.execute(query, params).fetchall()
-    except sqlite3.Error:
-        return  # a database being created, or not one of ours: skip rather than fail the page
-    for record in records:
-        row = RunRow.from_record(uid, record)
-        if row is not None:
-            yield row.with_liveness(host, starts)

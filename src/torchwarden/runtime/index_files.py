@@ -1,6 +1,7 @@
-"""The run index's files and rows: per-user directories, owner checks, SQLite connections.
+"""The run index's files and rows: per-user directories, owner checks, rows read back.
 
-Separate from ``index.py`` (register, update, list) because sharing a directory
+Separate from ``index.py`` (register, update, list) and ``index_db.py`` (SQLite
+connections and the schema) because sharing a directory
 between users is its own subject: the index directory is world-writable and sticky
 (like the lease directory); each user's subdirectory is theirs alone; a reader
 opens no path through a symlink and only files owned by the uid they are named for.
@@ -8,13 +9,11 @@ opens no path through a symlink and only files owned by the uid they are named f
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import getpass
 import json
 import os
 import pwd
-import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,14 +28,6 @@ __all__ = ["RunRow", "process_start", "resolve_index_dir"]
 INDEX_VAR = "TORCHWARDEN_INDEX"
 DB_NAME = "runs.sqlite"
 LIVE = ("running", "waiting")
-_SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL, pid INTEGER NOT NULL,
-    pid_start REAL, user TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
-    out_dir TEXT NOT NULL, gpus TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
-    started_at REAL NOT NULL, last_step_at REAL, ended_at REAL, step INTEGER,
-    step_time_s REAL, peak_bytes INTEGER, findings INTEGER, asked TEXT)"""
-# added after the first release of the index: (column, type) a writer adds when missing
-_ADDED = (("asked", "TEXT"),)
 
 
 @dataclass(frozen=True)
@@ -196,51 +187,7 @@ def _make(directory: Path, mode: int) -> None:
     directory.chmod(mode)  # the umask trimmed the mode mkdir was given
 
 
-def connect_writer(path: Path) -> sqlite3.Connection:
-    """This user's database, in WAL mode; created 0644 so that everyone may read it."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
-            path.chmod(0o644)
-    _check_file(path, os.getuid())
-    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: safe against a killed process
-    conn.execute(_SCHEMA)
-    present = columns_of(conn)
-    for name, kind in _ADDED:
-        if name not in present:  # a database an earlier version created
-            conn.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-    conn.isolation_level = "DEFERRED"
-    return conn
-
-
-def columns_of(conn: sqlite3.Connection) -> set[str]:
-    return {str(info[1]) for info in conn.execute("PRAGMA table_info(runs)")}
-
-
-def select_list(conn: sqlite3.Connection) -> str:
-    """:attr:`RunRow.COLUMNS` to select; ``NULL`` for a column an earlier version lacked."""
-    present = columns_of(conn)
-    return ", ".join(c if c in present else f"NULL AS {c}" for c in RunRow.COLUMNS)
-
-
-@contextlib.contextmanager
-def connect_reader(path: Path, uid: int) -> Iterator[sqlite3.Connection]:
-    """Read ``path`` without creating or changing a file beside it (it may not be ours)."""
-    _check_file(path, uid)
-    mode = "ro&readonly_shm=1" if Path(f"{path}-shm").exists() else "ro&immutable=1"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=5.0)
-    except sqlite3.OperationalError:  # the writer closed (and removed its -shm) meanwhile
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=5.0)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _check_file(path: Path, uid: int) -> None:
+def check_file(path: Path, uid: int) -> None:
     info = os.lstat(path)  # lstat: a symlink is refused, not followed
     if not stat.S_ISREG(info.st_mode) or info.st_uid != uid or info.st_mode & 0o022:
         raise RunIndexError(

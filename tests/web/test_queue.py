@@ -168,3 +168,22 @@ def test_a_run_that_stops_waiting_ends_gave_up(queue_env: tuple[Path, dict[str, 
     assert (row.status, row.exit_code, row.asked) == ("gave-up", 2, "1")
     assert row.ended_at is not None
     assert not (cwd / "t").exists()  # the directory it never used is gone
+
+
+def test_sigterm_while_waiting_stops_the_wait(queue_env: tuple[Path, dict[str, str]]) -> None:
+    cwd, env = queue_env
+    index = Path(env["TORCHWARDEN_INDEX"])
+    lease = acquire(
+        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
+    )
+    waiter = Started(cwd, env, "s", "--gpus", "1", "--wait")
+    try:
+        row = _until("a waiting row", _row(index, waiter.proc.pid, "waiting"))
+        waiter.proc.send_signal(signal.SIGTERM)
+        assert waiter.proc.wait(timeout=60) == 128 + signal.SIGTERM  # not after the lease
+        ended = _row(index, waiter.proc.pid, "interrupted")()
+        assert ended is not None and ended.id == row.id and ended.exit_code == 143
+        assert not (cwd / "s").exists()
+    finally:
+        waiter.close()
+        lease.release()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
@@ -16,13 +17,13 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from torchwarden.cli.errors import EXIT_ERROR
 from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
-    from torchwarden.runtime.admission import Admission
-    from torchwarden.runtime.lease import Holder, Lease
+    from torchwarden.runtime.lease import Lease
 
 
 class _RunCommand(click.Command):
@@ -134,7 +135,7 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     site), explains CUDA out-of-memory errors, and writes run.json and an offline
     report.html. The exit code is the script's.
     """
-    from torchwarden.runtime.signals import run_signals
+    from torchwarden.runtime.signals import Terminated, run_signals
 
     signals = run_signals().install()  # first: a signal from here on still leaves a record
     if module and script:
@@ -142,6 +143,8 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
         script = None
     try:
         code = _run(Workload.resolve(script, module, args), opts)
+    except (KeyboardInterrupt, Terminated) as e:  # while queued for GPUs: it never ran
+        code = 128 + getattr(e, "signum", signal.SIGINT)
     finally:
         signals.uninstall()
     global workload_ran
@@ -177,7 +180,13 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     name = opts["name"] or _safe_name(workload.name)
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
     entry = Admission(name, " ".join(workload.command), opts["out"], warn=_warn)
-    lease = _lease(opts, workload, entry) if opts["gpus"] else None
+    lease: Lease | None = None
+    if opts["gpus"]:
+        try:
+            lease = entry.lease(opts["gpus"], wait=opts["wait"], timeout=opts["wait_timeout"])
+        except LeaseError:
+            entry.give_up("gave-up", EXIT_ERROR)  # a queued run's row ends as the command does
+            raise
     try:
         out_dir, row = entry.admit(lease.indices if lease is not None else ())
         config = replace(config, out_dir=out_dir)
@@ -213,34 +222,3 @@ def _safe_name(stem: str) -> str:
     """A script's stem as a run name: characters other than a name's become '-'."""
     cleaned = re.sub(r"[^A-Za-z0-9._+-]", "-", stem).lstrip(".-+_")[:100]
     return cleaned or "run"
-
-
-def _lease(opts: dict[str, Any], workload: Workload, entry: Admission) -> Lease:
-    """The GPUs ``--gpus`` asks for; while others hold them (``--wait``) the run is queued."""
-    from torchwarden.cli.errors import EXIT_ERROR
-    from torchwarden.runtime.gpus import available_gpus
-    from torchwarden.runtime.lease import acquire, parse_gpu_request
-
-    gpus = opts["gpus"]
-    request = parse_gpu_request(gpus)
-
-    def waiting(holders: dict[int, Holder | None]) -> None:
-        busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)
-        click.echo(f"torchwarden run: waiting for {busy}", err=True)
-        entry.queue(request.spec)
-
-    available = available_gpus()
-    if not available:
-        raise LeaseError(
-            f"--gpus {gpus}: no CUDA GPU is visible on this machine "
-            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
-            "Run without --gpus, or check `torchwarden gpus`."
-        )
-    try:
-        return acquire(
-            request, available=available, wait=opts["wait"], timeout=opts["wait_timeout"],
-            command=" ".join(workload.command), on_wait=waiting,
-        )  # fmt: skip
-    except BaseException:
-        entry.give_up(EXIT_ERROR)  # the queued run's row, if it waited, ends as it does
-        raise

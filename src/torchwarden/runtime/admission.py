@@ -14,13 +14,18 @@ The index is a convenience: a run that cannot register goes on, with a warning.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from torchwarden.errors import RunIndexError
+from torchwarden.errors import LeaseError, RunIndexError
+from torchwarden.runtime.gpus import available_gpus
 from torchwarden.runtime.index import RunHandle, RunInfo, register
+from torchwarden.runtime.lease import Holder, Lease, acquire, parse_gpu_request
 from torchwarden.runtime.rundir import make_run_dir
+from torchwarden.runtime.signals import Terminated, run_signals
 
 if TYPE_CHECKING:
     from torchwarden.runtime.runner import RunOutcome
@@ -35,9 +40,40 @@ class Admission:
         self, name: str, command: str, out: Path | None, warn: Callable[[str], None]
     ) -> None:
         self.name, self.command, self.out = name, command, out
-        self.warn = warn  # how a run that is not in the index says so
+        self.warn = warn  # how the run tells its user (waiting for whom, not in the index)
         self.out_dir: Path | None = None
         self.row: RunHandle | None = None
+
+    def lease(self, gpus: str, *, wait: bool, timeout: float | None) -> Lease:
+        """Take the GPUs ``gpus`` (``--gpus``) asks for; while others hold them (``wait``),
+        the run is queued. Ctrl-C or SIGTERM while queued stops the wait, as it would
+        stop the run: the row ends ``interrupted`` and the signal is raised on."""
+        request = parse_gpu_request(gpus)
+        available = available_gpus()
+        if not available:
+            raise LeaseError(
+                f"--gpus {gpus}: no CUDA GPU is visible on this machine "
+                f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
+                "Run without --gpus, or check `torchwarden gpus`."
+            )
+
+        def waiting(holders: dict[int, Holder | None]) -> None:
+            busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h)
+            self.warn(f"waiting for {busy}")
+            self.queue(request.spec)
+
+        signals = run_signals()
+        try:
+            signals.arm()  # a signal noted during start-up is raised here
+            return acquire(
+                request, available=available, wait=wait, timeout=timeout,
+                command=self.command, on_wait=waiting,
+            )  # fmt: skip
+        except (KeyboardInterrupt, Terminated) as e:
+            self.give_up("interrupted", 128 + getattr(e, "signum", signal.SIGINT))
+            raise
+        finally:
+            signals.defer()
 
     def queue(self, asked: str) -> None:
         """The run must wait for the GPUs ``asked`` (``"2"``, ``"0,2"``): list it as waiting."""
@@ -54,10 +90,11 @@ class Admission:
             self._index(lambda row: row.start(gpus))
         return self.out_dir, self.row
 
-    def give_up(self, exit_code: int | None) -> None:
-        """The run stopped waiting: its row ends ``gave-up``; its empty directory goes."""
+    def give_up(self, status: str, exit_code: int | None) -> None:
+        """The run stopped waiting (``gave-up``, ``interrupted``): its row ends so; its
+        empty directory goes."""
         if self.row is not None:
-            self._index(lambda row: row.finish("gave-up", exit_code))
+            self._index(lambda row: row.finish(status, exit_code))
         if self.out_dir is not None:
             with contextlib.suppress(OSError):  # not empty (someone wrote there): keep it
                 self.out_dir.rmdir()

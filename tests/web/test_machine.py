@@ -68,3 +68,19 @@ def test_gpu_temperature_on_the_page_its_json_its_stream_and_metrics(
         if s.name == "torchwarden_gpu_temperature_celsius"
     }
     assert temperatures == {"0": 40.0, "1": 41.0, "2": 42.0}  # unknown: no sample, not 0
+
+
+def test_a_hot_gpu_is_marked_and_an_unknown_temperature_is_a_dash(tmp_path: Path) -> None:
+    from torchwarden.runtime.gpus import Gpu, GpuListing
+    from torchwarden.web.machine import machine_tables
+
+    gpus = (
+        Gpu(0, "hot", 1, 2, 100, (), 91),
+        Gpu(1, "cool", 1, 2, 0, (), 35),
+        Gpu(2, "?", 1, 2, 0, ()),
+    )
+    listing = GpuListing("nvml", gpus, "580.1", ())
+    table = machine_tables(lambda: listing, tmp_path / "leases", tmp_path / "index")["gpus"]
+    at = table["columns"].index("temp")
+    cells = [(row[at]["text"], row[at]["cls"]) for row in table["rows"]]
+    assert cells == [("91 °C", "warn"), ("35 °C", None), ("—", None)]

@@ -19,6 +19,8 @@ from torchwarden.web.tables import Cell, Table, queue_table, text
 __all__ = ["Cached", "machine_json", "machine_sample", "machine_tables"]
 
 HOT_CELSIUS = 85  # data-centre GPUs start to slow their clocks near here
+GPU_COLUMNS = ("GPU", "name", "memory used / total", "use", "temp", "processes", "leased by",
+               "command", "since")  # fmt: skip
 
 
 class Cached:
@@ -49,17 +51,7 @@ def machine_tables(
     listing = list_gpus()
     leases = holders(lease_dir, [g.index for g in listing.gpus] or None)
     gpus = Table(
-        [
-            "GPU",
-            "name",
-            "memory used / total",
-            "use",
-            "temp",
-            "processes",
-            "leased by",
-            "command",
-            "since",
-        ],
+        list(GPU_COLUMNS),
         empty="No GPU visible: " + ("; ".join(listing.problems) or "none listed") + ".",
     )
     here = socket.gethostname()
@@ -69,7 +61,8 @@ def machine_tables(
         gpus.rows.append(_gpu_row(gpu, leases.get(gpu.index), runs))
     for index, holder in leases.items():  # a lease on a GPU this listing does not show
         if holder is not None and index not in {g.index for g in listing.gpus}:
-            gpus.rows.append([Cell(str(index)), *[text(None)] * 5, *_lease_cells(holder, runs)])
+            unknown = [text(None)] * (len(GPU_COLUMNS) - 4)  # a GPU NVML did not list
+            gpus.rows.append([Cell(str(index)), *unknown, *_lease_cells(holder, runs)])
     waiting = list_runs(RunFilter(status="waiting"), index_dir=index_dir)
     source = {"nvml": "NVML", "torch": "torch (no NVML: no use or processes)"}
     return {

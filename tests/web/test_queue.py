@@ -10,7 +10,9 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -53,15 +55,26 @@ def _row(index: Path, pid: int, status: str) -> Callable[[], RunRow | None]:
     return probe
 
 
+@dataclass
+class Queue:
+    """Where a queued run starts: GPU 0 of one stand-in GPU is held by this test."""
+
+    cwd: Path
+    env: dict[str, str]
+    index: Path
+
+
 @pytest.fixture
-def queue_env(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+def held_gpu(tmp_path: Path) -> Iterator[Queue]:
     (tmp_path / "train.py").write_text(GATED)
     env = {
         **os.environ, "TORCHWARDEN_FAKE_GPU_COUNT": "1",
         "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
         "TORCHWARDEN_INDEX": str(tmp_path / "index"),
     }  # fmt: skip
-    return tmp_path, env
+    lease = acquire(parse_gpu_request("1"), available=[0], lease_dir=tmp_path / "leases")
+    yield Queue(tmp_path, env, tmp_path / "index")
+    lease.release()
 
 
 class Started:
@@ -129,61 +142,42 @@ def test_a_waiting_run_is_queued_on_the_page_then_runs(
                 started.close()
 
 
-def test_a_run_killed_while_waiting_shows_as_lost(
-    queue_env: tuple[Path, dict[str, str]],
-) -> None:
-    cwd, env = queue_env
-    index = Path(env["TORCHWARDEN_INDEX"])
-    lease = acquire(
-        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
-    )
-    waiter = Started(cwd, env, "w", "--gpus", "0,", "--wait")
+@contextmanager
+def queued(queue: Queue, out: str, gpus: str) -> Iterator[tuple[Started, RunRow]]:
+    """A `run --gpus GPUS --wait` process, once the index lists it as waiting."""
+    waiter = Started(queue.cwd, queue.env, out, "--gpus", gpus, "--wait")
     try:
-        row = _until("a waiting row", _row(index, waiter.proc.pid, "waiting"))
+        yield waiter, _until("a waiting row", _row(queue.index, waiter.proc.pid, "waiting"))
+    finally:
+        waiter.close()
+
+
+def test_a_run_killed_while_waiting_shows_as_lost(held_gpu: Queue) -> None:
+    with queued(held_gpu, "w", "0,") as (waiter, row):
         assert row.asked == "0,"
         waiter.proc.send_signal(signal.SIGKILL)
         waiter.proc.wait(timeout=30)
-        lost = _row(index, waiter.proc.pid, "lost")()
-        assert lost is not None and lost.id == row.id and lost.ended_at is None
-    finally:
-        waiter.close()
-        lease.release()
+        lost = _row(held_gpu.index, waiter.proc.pid, "lost")()
+    assert lost is not None and lost.id == row.id and lost.ended_at is None
 
 
-def test_a_run_that_stops_waiting_ends_gave_up(queue_env: tuple[Path, dict[str, str]]) -> None:
-    cwd, env = queue_env
-    lease = acquire(
-        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
-    )
-    try:
-        proc = subprocess.run(
-            [*RUN, "--gpus", "1", "--wait", "--wait-timeout", "1", "--out", "t", "train.py", "g"],
-            cwd=cwd, capture_output=True, text=True, env=env, timeout=120,
-        )  # fmt: skip
-    finally:
-        lease.release()
-    assert proc.returncode == 2, proc.stderr
-    assert "gave up" in proc.stderr and "--wait-timeout" in proc.stderr
-    (row,) = list_runs(index_dir=Path(env["TORCHWARDEN_INDEX"]))
-    assert (row.status, row.exit_code, row.asked) == ("gave-up", 2, "1")
-    assert row.ended_at is not None
-    assert not (cwd / "t").exists()  # the directory it never used is gone
-
-
-def test_sigterm_while_waiting_stops_the_wait(queue_env: tuple[Path, dict[str, str]]) -> None:
-    cwd, env = queue_env
-    index = Path(env["TORCHWARDEN_INDEX"])
-    lease = acquire(
-        parse_gpu_request("1"), available=[0], lease_dir=Path(env["TORCHWARDEN_LEASE_DIR"])
-    )
-    waiter = Started(cwd, env, "s", "--gpus", "1", "--wait")
-    try:
-        row = _until("a waiting row", _row(index, waiter.proc.pid, "waiting"))
+def test_sigterm_while_waiting_stops_the_wait(held_gpu: Queue) -> None:
+    with queued(held_gpu, "s", "1") as (waiter, row):
         waiter.proc.send_signal(signal.SIGTERM)
         assert waiter.proc.wait(timeout=60) == 128 + signal.SIGTERM  # not after the lease
-        ended = _row(index, waiter.proc.pid, "interrupted")()
-        assert ended is not None and ended.id == row.id and ended.exit_code == 143
-        assert not (cwd / "s").exists()
-    finally:
-        waiter.close()
-        lease.release()
+        ended = _row(held_gpu.index, waiter.proc.pid, "interrupted")()
+    assert ended is not None and ended.id == row.id and ended.exit_code == 143
+    assert not (held_gpu.cwd / "s").exists()
+
+
+def test_a_run_that_stops_waiting_ends_gave_up(held_gpu: Queue) -> None:
+    proc = subprocess.run(
+        [*RUN, "--gpus", "1", "--wait", "--wait-timeout", "1", "--out", "t", "train.py", "g"],
+        cwd=held_gpu.cwd, capture_output=True, text=True, env=held_gpu.env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert "gave up" in proc.stderr and "--wait-timeout" in proc.stderr
+    (row,) = list_runs(index_dir=held_gpu.index)
+    assert (row.status, row.exit_code, row.asked) == ("gave-up", 2, "1")
+    assert row.ended_at is not None
+    assert not (held_gpu.cwd / "t").exists()  # the directory it never used is gone

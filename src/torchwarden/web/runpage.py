@@ -16,6 +16,7 @@ from torchwarden.units import format_bytes
 from torchwarden.web.tables import (
     Cell,
     Table,
+    asked_text,
     format_time,
     gpu_list,
     key_values,
@@ -119,6 +120,7 @@ class RunPage:
             ("name", r.name), ("user", r.user), ("status", status_cell(self._status_text())),
             ("exit code", exit_code), ("command", r.command), ("host", r.host),
             ("output directory", str(r.out_dir)), ("GPUs", gpu_list(r.gpus)),
+            ("asked for", asked_text(r.asked)),
             ("started", format_time(r.started_at)), ("ended", format_time(r.ended_at)),
         ])  # fmt: skip
 

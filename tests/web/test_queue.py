@@ -132,6 +132,8 @@ def test_a_waiting_run_is_queued_on_the_page_then_runs(
         waiter.ready()  # it got the lease and runs
         row = _until("the waiter running", _row(server.index, waiter.proc.pid, "running"))
         assert row.gpus == (0,)
+        with urllib.request.urlopen(f"{server.base}/runs/{row.id}", timeout=30) as answer:
+            assert "<td>any 1 GPU</td>" in answer.read().decode()  # what it queued for
         empty = page.locator('table[data-table="queue"] td.empty')
         empty.filter(has_text="Nobody is waiting").wait_for(timeout=15_000)  # live update
         assert waiter.end() == 0

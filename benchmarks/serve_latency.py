@@ -26,18 +26,23 @@ from _common import describe_device, summary, write_result
 
 from torchwarden.runtime.index import RunInfo, register
 
-PAGES = ("/runs", "/runs?limit=1000", "/", "/api/runs", "/runs?status=running", "RUN", "/metrics")
+PAGES = (
+    "/runs", "/runs?limit=1000", "/", "/api/machine", "/api/runs", "/runs?status=running",
+    "RUN", "/metrics",
+)  # fmt: skip
 
 
 def fill(index: Path, runs: int) -> str:
     """``runs`` rows as real runs leave them; the id of one to open on the run page."""
     run_id = ""
     for i in range(runs):
-        status = "waiting" if i % 97 == 0 else "running"
-        handle = register(
-            RunInfo(f"train-{i}", f"python train.py --seed {i}", index / "runs" / str(i), (i % 8,), status),
-            index_dir=index, min_interval_s=0,
+        waiting = i % 97 == 0  # queued for any one GPU
+        info = RunInfo(
+            f"train-{i}", f"python train.py --seed {i}", index / "runs" / str(i),
+            () if waiting else (i % 8,), "waiting" if waiting else "running",
+            asked="1" if waiting else None,
         )  # fmt: skip
+        handle = register(info, index_dir=index, min_interval_s=0)
         handle.update(step=100 + i, step_time_s=0.02, peak_bytes=2**30 + i, findings=i % 3)
         if i % 10:
             handle.finish("ok" if i % 7 else "failed", 0 if i % 7 else 1)

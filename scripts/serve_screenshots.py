@@ -43,7 +43,7 @@ def replayed(path: Path) -> GpuListing:
     return GpuListing(data["source"], gpus, data["driver"], tuple(data["problems"]))
 
 
-def populate(root: Path, index: Path) -> StreamedRun:
+def populate(root: Path, index: Path) -> tuple[StreamedRun, subprocess.Popen[bytes]]:
     real = real_run(root / "real")
     live = StreamedRun(root / "runs" / "gpt-small", index, name="gpt-small", gpus=(0,))
     for name in ("run.json", "report.html"):
@@ -57,7 +57,9 @@ def populate(root: Path, index: Path) -> StreamedRun:
                     "message": "ValueError: expected 3 channels, got 4 (eval.py:88)",
                     "fix": "Convert RGBA images to RGB in the dataset's transform."})  # fmt: skip
     failed.end("failed", 1)
-    StreamedRun(root / "runs" / "sweep", index, name="sweep-lr3e-4", status="waiting", gpus=(0,))
+    queued = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"])
+    StreamedRun(root / "runs" / "sweep", index, name="sweep-lr3e-4", status="waiting",
+                asked="1", pid=queued.pid)  # fmt: skip
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     register(
         RunInfo("old-job", "python old.py", root / "runs" / "old", pid=child.pid), index_dir=index
@@ -67,7 +69,7 @@ def populate(root: Path, index: Path) -> StreamedRun:
     live.train(80)
     live.finding(leak_finding(real))
     live.train(40)
-    return live
+    return live, queued
 
 
 def main() -> None:
@@ -77,7 +79,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="tw-shots-") as tmp:
         root = Path(tmp)
-        live = populate(root, root / "index")
+        live, queued = populate(root, root / "index")
         gpus = (lambda: replayed(args.gpus_json)) if args.gpus_json else list_gpus
         config = ServeConfig(index_dir=root / "index", lease_dir=root / "leases", list_gpus=gpus)
         sock = socket.socket()
@@ -96,6 +98,8 @@ def main() -> None:
             server.should_exit = True
             thread.join(timeout=10)
             live.end("ok", 0)
+            queued.kill()
+            queued.wait()
 
 
 def shoot(base: str, run_id: str, out: Path) -> None:

@@ -31,6 +31,7 @@ def test_table_shows_lease_holders(lease_dir: Path, monkeypatch: pytest.MonkeyPa
     assert "NVIDIA H100 80GB HBM3" in result.output and "1.0 GiB / 80.0 GiB" in result.output
     assert f"(pid {os.getpid()})" in result.output and "python train.py" in result.output
     assert "free" in result.output and "IEC" in result.output
+    assert "40 °C" in result.output and "41 °C" in result.output
 
 
 def test_json(lease_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:

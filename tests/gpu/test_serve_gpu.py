@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -56,6 +57,31 @@ def test_machine_page_and_metrics_show_the_gpus(tmp_path: Path) -> None:
         if s.name == "torchwarden_gpu_memory_total_bytes"
     }
     assert totals and all(v > 2**30 for v in totals.values())
+
+
+def test_gpu_temperature_is_real_and_shown(tmp_path: Path) -> None:
+    pytest.importorskip("pynvml", reason="temperatures are read through NVML (nvidia-ml-py)")
+    server = start_serve(tmp_path / "index", tmp_path / "leases")
+    try:
+        machine = json.loads(_get(f"{server.base}/api/machine"))
+        page = _get(f"{server.base}/")
+        metrics = _get(f"{server.base}/metrics")
+    finally:
+        stop(server)
+    temperatures = [g["temperature"] for g in machine["gpus"]]
+    assert temperatures and all(isinstance(t, int) and 10 <= t <= 110 for t in temperatures), (
+        temperatures
+    )
+    shown = [int(t) for t in re.findall(r">(\d+) °C</td>", page)]  # read a moment apart
+    assert len(shown) == len(temperatures) and all(10 <= t <= 110 for t in shown), shown
+    exposed = {
+        s.labels["gpu"]: s.value
+        for f in text_string_to_metric_families(metrics)
+        for s in f.samples
+        if s.name == "torchwarden_gpu_temperature_celsius"
+    }
+    assert set(exposed) == {str(g["index"]) for g in machine["gpus"]}
+    assert all(10 <= v <= 110 for v in exposed.values())
 
 
 def test_run_page_gets_cuda_memory_points(tmp_path: Path) -> None:

@@ -28,6 +28,14 @@ def test_nvml_listing(monkeypatch: pytest.MonkeyPatch) -> None:
     assert first[0].name is not None  # psutil named this process
 
 
+def test_temperature_is_read_and_unknown_where_the_board_does_not_say(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(4))
+    assert [g.temperature for g in list_gpus().gpus] == [40, 41, 42, None]
+    assert list_gpus().to_dict()["gpus"][1]["temperature"] == 41
+
+
 def test_listing_and_fingerprint_read_the_same_nvml(monkeypatch: pytest.MonkeyPatch) -> None:
     """One NVML reader: `torchwarden gpus` and `doctor` agree on every GPU."""
     monkeypatch.setitem(sys.modules, "pynvml", fake_nvml(3))

@@ -31,6 +31,32 @@ def _info(tmp_path: Path, name: str = "train", **kw: object) -> RunInfo:
     return RunInfo(name=name, command=f"python {name}.py", out_dir=tmp_path / name, **kw)  # type: ignore[arg-type]
 
 
+def test_held_back_updates_are_written_when_their_interval_ends(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    handle = register(_info(tmp_path), index_dir=index, min_interval_s=0.3)
+    handle.update(step=5)  # within the interval of registering: held back; no update follows
+    deadline, row = time.monotonic() + 30, None
+    while time.monotonic() < deadline and (row is None or row.step != 5):
+        row = get_run(handle.id, index_dir=index)
+        time.sleep(0.02)
+    assert row is not None and row.step == 5, "a held-back update was never written"
+    handle.finish("ok", 0)
+
+
+def test_a_database_an_earlier_version_wrote_is_read_and_upgraded(tmp_path: Path) -> None:
+    index = tmp_path / "index"
+    register(_info(tmp_path), index_dir=index).finish("ok", 0)
+    path = index / str(os.getuid()) / "runs.sqlite"
+    with sqlite3.connect(path) as conn:  # as the first release made it: no `asked` column
+        conn.execute("ALTER TABLE runs DROP COLUMN asked")
+    (old,) = list_runs(index_dir=index)
+    assert (old.status, old.asked) == ("ok", None)
+    handle = register(_info(tmp_path, status="waiting", asked="1"), index_dir=index)
+    assert [r.asked for r in list_runs(index_dir=index)] == ["1", None]
+    handle.finish("gave-up", 2)
+    assert list_runs(RunFilter(status="gave-up"), index_dir=index)[0].exit_code == 2
+
+
 def test_register_update_finish_roundtrip(tmp_path: Path) -> None:
     index = tmp_path / "index"
     handle = register(_info(tmp_path, gpus=(0, 2)), index_dir=index, min_interval_s=0)
@@ -50,11 +76,13 @@ def test_register_update_finish_roundtrip(tmp_path: Path) -> None:
 
 def test_a_waiting_run_gets_its_gpus_when_it_starts(tmp_path: Path) -> None:
     index = tmp_path / "index"
-    handle = register(_info(tmp_path, status="waiting"), index_dir=index, min_interval_s=0)
-    assert get_run(handle.id, index_dir=index).gpus == ()  # type: ignore[union-attr]
-    handle.update(status="running", gpus=(1, 3))
+    handle = register(_info(tmp_path, status="waiting", asked="2"), index_dir=index)
+    queued = get_run(handle.id, index_dir=index)
+    assert queued is not None and (queued.gpus, queued.asked) == ((), "2")
+    handle.start((1, 3))  # written at once, whatever the interval
     row = get_run(handle.id, index_dir=index)
-    assert row is not None and (row.status, row.gpus) == ("running", (1, 3))
+    assert row is not None and (row.status, row.gpus, row.asked) == ("running", (1, 3), "2")
+    assert row.started_at >= queued.started_at
     assert list_users(index_dir=index) == [row.user]
     handle.finish("ok", 0)
 

@@ -40,6 +40,26 @@ def test_every_line_validates_and_at_most_a_batch_is_unwritten(tmp_path: Path) -
     assert len(lines) == 102 and all(parse_line(line) is not None for line in lines)
 
 
+def _lines_within(path: Path, count: int, seconds: float) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        lines = len(path.read_text().splitlines())
+        if lines >= count:
+            return lines
+        time.sleep(0.02)
+    return len(path.read_text().splitlines())
+
+
+def test_a_stalled_run_s_last_steps_are_written_without_another_event(tmp_path: Path) -> None:
+    stream = EventStream(tmp_path, "t", flush_s=0.2).open(time.time())
+    for i in range(1, 4):  # fewer than a batch, then the run stalls: no further emit
+        stream.step(step(i))
+    path = tmp_path / "events.jsonl"
+    assert len(path.read_text().splitlines()) < 4  # held back at first
+    assert _lines_within(path, 4, seconds=30) == 4, "held-back steps were never written"
+    stream.close()
+
+
 def test_recovery_skips_garbage_and_a_partial_last_line(tmp_path: Path) -> None:
     stream = EventStream(tmp_path, "t").open(time.time())
     for i in range(1, 51):

@@ -83,11 +83,11 @@ def _table(listing: GpuListing, leases: dict[int, Holder | None]) -> Table:
     source = "NVML" if listing.source == "nvml" else "torch (no NVML: no utilization or processes)"
     driver = f", driver {listing.driver}" if listing.driver else ""
     table = Table(title=f"GPUs ({source}{driver})", title_justify="left")
-    columns = ("GPU", "name", "memory used / total", "util", "processes", "leased by", "command")
-    for column in (*columns, "since"):
+    columns = ("GPU", "name", "memory used / total", "util", "temp", "processes", "leased by")
+    for column in (*columns, "command", "since"):
         table.add_column(
             column,
-            justify="right" if column in ("GPU", "util") else "left",
+            justify="right" if column in ("GPU", "util", "temp") else "left",
             no_wrap=column not in ("processes", "command"),  # only these may run long
         )
     for gpu in listing.gpus:
@@ -96,6 +96,7 @@ def _table(listing: GpuListing, leases: dict[int, Holder | None]) -> Table:
             gpu.name,
             _memory(gpu),
             "—" if gpu.utilization is None else f"{gpu.utilization}%",
+            "—" if gpu.temperature is None else f"{gpu.temperature} °C",
             _processes(gpu.processes),
             *_lease(leases.get(gpu.index)),
         )

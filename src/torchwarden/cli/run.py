@@ -9,23 +9,21 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
-from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
+from torchwarden.cli.errors import EXIT_ERROR
 from torchwarden.cli.options import COUNT, SECONDS, check_name, check_run_out
-from torchwarden.errors import LeaseError, RunIndexError
+from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
-    from torchwarden.runtime.config import RunConfig
-    from torchwarden.runtime.index import RunHandle
-    from torchwarden.runtime.lease import Holder, Lease
-    from torchwarden.runtime.runner import RunOutcome
+    from torchwarden.runtime.lease import Lease
 
 
 class _RunCommand(click.Command):
@@ -137,7 +135,7 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     site), explains CUDA out-of-memory errors, and writes run.json and an offline
     report.html. The exit code is the script's.
     """
-    from torchwarden.runtime.signals import run_signals
+    from torchwarden.runtime.signals import Terminated, run_signals
 
     signals = run_signals().install()  # first: a signal from here on still leaves a record
     if module and script:
@@ -145,6 +143,8 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
         script = None
     try:
         code = _run(Workload.resolve(script, module, args), opts)
+    except (KeyboardInterrupt, Terminated) as e:  # while queued for GPUs: it never ran
+        code = 128 + getattr(e, "signum", signal.SIGINT)
     finally:
         signals.uninstall()
     global workload_ran
@@ -174,19 +174,24 @@ def leave(code: int) -> NoReturn:
 
 def _run(workload: Workload, opts: dict[str, Any]) -> int:
     """Take the leases, then run in this process or through torchrun; the exit code."""
+    from torchwarden.runtime.admission import Admission
     from torchwarden.runtime.config import RunConfig
-    from torchwarden.runtime.rundir import make_run_dir
 
     name = opts["name"] or _safe_name(workload.name)
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
-    gpus = opts["gpus"]
-    lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
+    entry = Admission(name, " ".join(workload.command), opts["out"], warn=_warn)
+    lease: Lease | None = None
+    if opts["gpus"]:
+        try:
+            lease = entry.lease(opts["gpus"], wait=opts["wait"], timeout=opts["wait_timeout"])
+        except LeaseError:
+            entry.give_up("gave-up", EXIT_ERROR)  # a queued run's row ends as the command does
+            raise
     try:
-        # made last, so that a refused option or a busy GPU leaves no empty run directory
-        config = replace(config, out_dir=make_run_dir(opts["out"], name))
+        out_dir, row = entry.admit(lease.indices if lease is not None else ())
+        config = replace(config, out_dir=out_dir)
         env = lease.env() if lease is not None else {}
         os.environ.update(env)
-        row = _register(workload, config, lease.indices if lease is not None else ())
         outcome = None
         try:
             if opts["nproc_per_node"]:
@@ -196,68 +201,24 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
                     opts["nproc_per_node"], opts["nnodes"], opts["rdzv_endpoint"],
                     opts["max_restarts"],
                 )  # fmt: skip
-                outcome = launch(workload, config, launch_cfg, env)
+                outcome = launch(workload, config, launch_cfg, env, sinks=[row] if row else [])
             else:
                 from torchwarden.runtime.runner import run_in_process
 
                 outcome = run_in_process(workload, config, sinks=[row] if row else [])
             return outcome.exit_code
         finally:
-            if row is not None:  # a SIGKILLed run's row shows as `lost`: its pid is gone
-                _finish_row(row, outcome)
+            entry.end(outcome)
     finally:
         if lease is not None:
             lease.release()
 
 
-def _register(workload: Workload, config: RunConfig, gpus: Sequence[int]) -> RunHandle | None:
-    """This run's row in the machine-wide run index; None (and a warning) if it cannot be."""
-    from torchwarden.runtime.index import RunInfo, register
-
-    info = RunInfo(config.name, " ".join(workload.command), config.out_dir.resolve(), tuple(gpus))
-    try:
-        return register(info)
-    except RunIndexError as e:  # the index is a convenience: never fail the run for it
-        click.echo(f"torchwarden run: not in the run index: {e}", err=True)
-        return None
-
-
-def _finish_row(row: RunHandle, outcome: RunOutcome | None) -> None:
-    try:
-        if outcome is None:
-            row.finish("failed", None)
-        else:
-            row.finish(
-                outcome.status if outcome.status != "running" else "failed", outcome.exit_code
-            )
-    except RunIndexError as e:
-        click.echo(f"torchwarden run: run index not updated: {e}", err=True)
+def _warn(message: str) -> None:
+    click.echo(f"torchwarden run: {message}", err=True)
 
 
 def _safe_name(stem: str) -> str:
     """A script's stem as a run name: characters other than a name's become '-'."""
     cleaned = re.sub(r"[^A-Za-z0-9._+-]", "-", stem).lstrip(".-+_")[:100]
     return cleaned or "run"
-
-
-def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:
-    from torchwarden.runtime.gpus import available_gpus
-    from torchwarden.runtime.lease import acquire, parse_gpu_request
-
-    request = parse_gpu_request(gpus)
-
-    def waiting(holders: dict[int, Holder | None]) -> None:
-        busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h is not None)
-        click.echo(f"torchwarden run: waiting for {busy}", err=True)
-
-    command = " ".join(workload.command)
-    available = available_gpus()
-    if not available:
-        raise LeaseError(
-            f"--gpus {gpus}: no CUDA GPU is visible on this machine "
-            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
-            "Run without --gpus, or check `torchwarden gpus`."
-        )
-    return acquire(
-        request, available=available, wait=wait, timeout=timeout, command=command, on_wait=waiting
-    )

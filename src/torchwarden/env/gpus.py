@@ -66,6 +66,7 @@ class NvmlGpu:
     utilization: int | None = None  # percent of time a kernel ran, over the last sample period
     processes: tuple[NvmlProcess, ...] | None = None
     pcie: dict[str, int | None] = field(default_factory=dict)
+    temperature: int | None = None  # degrees Celsius, the GPU die's sensor
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,9 @@ def _nvml_gpu(nvml: Any, index: int) -> NvmlGpu:
         utilization=_maybe(lambda: int(nvml.nvmlDeviceGetUtilizationRates(handle).gpu)),
         processes=None if running is None else tuple(_process(p) for p in running),
         pcie={key: _maybe(_reader(nvml, fn, handle)) for key, fn in _PCIE.items()},
+        temperature=_maybe(
+            lambda: int(nvml.nvmlDeviceGetTemperature(handle, nvml.NVML_TEMPERATURE_GPU))
+        ),
     )
 
 
@@ -130,7 +134,7 @@ def _reader(nvml: Any, fn: str, handle: Any) -> Callable[[], int]:
 
 
 def _maybe(read: Callable[[], Any]) -> Any:
-    # Utilization, processes and PCIe queries fail on some boards, under MIG, on
+    # Utilization, processes, temperature and PCIe queries fail on some boards, under MIG, on
     # SXM/NVLink-only parts and in some VMs: record None and go on.
     try:
         return read()

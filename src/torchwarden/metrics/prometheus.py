@@ -123,6 +123,7 @@ def _families() -> Families:
         "gpu_used": g("torchwarden_gpu_memory_used_bytes", "GPU memory in use (NVML).", labels=["gpu"]),
         "gpu_total": g("torchwarden_gpu_memory_total_bytes", "GPU memory in all.", labels=["gpu"]),
         "gpu_util": g("torchwarden_gpu_utilization_ratio", "Share of time a kernel ran (0-1).", labels=["gpu"]),
+        "gpu_temp": g("torchwarden_gpu_temperature_celsius", "GPU die temperature (NVML).", labels=["gpu"]),
         "lease": g("torchwarden_gpu_lease_holders", "Lease holders of a GPU (0 or 1).", labels=["gpu", "user"]),
     }  # fmt: skip
 
@@ -134,6 +135,8 @@ def _add_machine(families: Families, sample: MachineSample) -> None:
         families["gpu_total"].add_metric([index], gpu.memory_total)
         if gpu.utilization is not None:
             families["gpu_util"].add_metric([index], gpu.utilization / 100)
+        if gpu.temperature is not None:
+            families["gpu_temp"].add_metric([index], gpu.temperature)
     for gpu_index, holder in sample.holders.items():
         user = holder.user if holder else ""
         families["lease"].add_metric([str(gpu_index), user], int(holder is not None))

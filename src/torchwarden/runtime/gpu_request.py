@@ -22,6 +22,13 @@ class GpuRequest:
         if self.indices is not None and len(self.indices) != self.count:
             raise LeaseError(f"GpuRequest: count={self.count} but indices={self.indices}.")
 
+    @property
+    def spec(self) -> str:
+        """The request as ``--gpus`` spells it: ``"2"`` (any two), ``"0,2"``, ``"3,"``."""
+        if self.indices is None:
+            return str(self.count)
+        return ",".join(map(str, self.indices)) + ("," if self.count == 1 else "")
+
 
 def parse_gpu_request(spec: str) -> GpuRequest:
     """Parse ``--gpus``: ``"2"`` is any two free GPUs; ``"0,2"`` (or ``"3,"``) exactly those.

@@ -52,6 +52,7 @@ class Gpu:
     memory_total: int  # bytes
     utilization: int | None  # percent of time a kernel ran, over the last sample period
     processes: tuple[GpuProcess, ...] | None  # None: unknown (torch fallback)
+    temperature: int | None = None  # degrees Celsius (NVML only; None: unknown)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,7 @@ def _from_nvml() -> GpuListing:
             memory_total=g.memory_total,
             utilization=g.utilization,
             processes=None if g.processes is None else tuple(_process(p) for p in g.processes),
+            temperature=g.temperature,
         )
         for g in reading.gpus
     )

@@ -19,13 +19,15 @@ import socket
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from torchwarden.errors import RunIndexError
+from torchwarden.runtime import index_db as db
 from torchwarden.runtime import index_files as files
+from torchwarden.runtime.deferred_flush import DeferredFlush
 from torchwarden.runtime.index_files import RunRow, resolve_index_dir
 
 __all__ = [
@@ -41,7 +43,7 @@ __all__ = [
     "resolve_index_dir",
 ]
 
-FINAL = ("ok", "failed", "interrupted", "oom")
+FINAL = ("ok", "failed", "interrupted", "oom", "gave-up")  # gave-up: waited for GPUs, timed out
 UPDATABLE = ("step", "status", "last_step_at", "step_time_s", "peak_bytes", "findings", "gpus")
 _UPDATABLE = frozenset(UPDATABLE)
 
@@ -56,6 +58,7 @@ class RunInfo:
     gpus: tuple[int, ...] = ()
     status: str = "running"  # or "waiting", while it queues for a GPU lease
     pid: int | None = None  # None: this process
+    asked: str | None = None  # what it queues for: "2" (any two GPUs) or "0,2"
 
     def __post_init__(self) -> None:
         if self.status not in files.LIVE:
@@ -82,7 +85,9 @@ class RunHandle:
 
     Updates are cheap to call every step: they are kept in memory and written at most
     every ``min_interval_s`` seconds (a SIGKILL loses at most that much), so a step
-    boundary pays a dict update, not a database commit.
+    boundary pays a dict update, not a database commit. What is held back is written
+    when its interval ends even if no update follows (a run stalled in a collective or
+    a long evaluation still shows its last step).
     """
 
     def __init__(self, conn: sqlite3.Connection, rowid: int, min_interval_s: float) -> None:
@@ -93,6 +98,7 @@ class RunHandle:
         self._pending: dict[str, object] = {}
         self._written = time.monotonic()
         self._lock = threading.Lock()
+        self._later = DeferredFlush(self.flush)
         self._seen = {"step": 0, "peak_bytes": 0, "findings": 0}
 
     def update(self, **fields: object) -> None:
@@ -106,8 +112,18 @@ class RunHandle:
             fields["gpus"] = json.dumps([int(g) for g in fields["gpus"]])  # type: ignore[attr-defined]
         with self._lock:
             self._pending.update(fields)
-            if time.monotonic() - self._written >= self._interval:
+            due_in = self._interval - (time.monotonic() - self._written)
+            if due_in <= 0:
                 self._write()
+            else:
+                self._later.schedule(due_in)
+
+    def start(self, gpus: Sequence[int]) -> None:
+        """A waiting run got its lease: ``running`` on ``gpus`` from now, written at once."""
+        gpu_list = json.dumps([int(g) for g in gpus])
+        with self._lock:
+            self._pending.update(status="running", gpus=gpu_list, started_at=time.time())
+            self._write()
 
     def flush(self) -> None:
         """Write pending updates now."""
@@ -139,6 +155,7 @@ class RunHandle:
             if self._conn is None:
                 return
             self._pending.update(status=status, exit_code=exit_code, ended_at=time.time())
+            self._later.cancel()
             self._write()
             self._conn.close()
             self._conn = None
@@ -166,17 +183,17 @@ def register(
 ) -> RunHandle:
     """Add this run to the index (status ``running``, or ``waiting`` while it queues for GPUs)."""
     directory = files.own_directory(files.resolve_index_dir(index_dir))
-    conn = files.connect_writer(directory / files.DB_NAME)
+    conn = db.connect_writer(directory / files.DB_NAME)
     pid = run.pid if run.pid is not None else os.getpid()
     row = (
         socket.gethostname(), pid, files.process_start(pid), files.user_name(), run.name,
         run.command, str(Path(run.out_dir).absolute()), json.dumps(list(run.gpus)),
-        run.status, time.time(),
+        run.status, time.time(), run.asked,
     )  # fmt: skip
     with conn:
         cursor = conn.execute(
             "INSERT INTO runs (host, pid, pid_start, user, name, command, out_dir, gpus,"
-            " status, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " status, started_at, asked) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             row,
         )
     assert cursor.lastrowid is not None
@@ -199,7 +216,7 @@ def list_runs(filters: RunFilter | None = None, *, index_dir: Path | None = None
             continue
         if filters.user is not None and files.name_of(uid) != filters.user:
             continue
-        rows.extend(_read(uid, path, where, params, limit))
+        rows.extend(db.read_rows(uid, path, where, params, limit))
     rows = [r for r in rows if filters.matches(r)]
     rows.sort(key=lambda r: r.started_at, reverse=True)
     return rows[: filters.limit] if filters.limit is not None else rows
@@ -218,7 +235,7 @@ def get_run(run_id: str, *, index_dir: Path | None = None) -> RunRow | None:
         return None
     for owner, path in files.user_databases(files.resolve_index_dir(index_dir)):
         if owner == int(uid):
-            return next(_read(owner, path, "WHERE id = ?", [int(number)], None), None)
+            return next(db.read_rows(owner, path, "WHERE id = ?", [int(number)], None), None)
     return None
 
 
@@ -228,21 +245,3 @@ def _status_clause(status: str | None) -> tuple[str, list[object]]:
     if status in (*files.LIVE, "lost"):
         return "WHERE status IN ('running', 'waiting')", []
     return "WHERE status = ?", [status]
-
-
-def _read(
-    uid: int, path: Path, where: str, params: list[object], limit: int | None
-) -> Iterator[RunRow]:
-    host, starts = socket.gethostname(), files.ProcessStarts()
-    query = f"SELECT {', '.join(RunRow.COLUMNS)} FROM runs {where} ORDER BY started_at DESC"
-    if limit is not None:
-        query += f" LIMIT {int(limit)}"
-    try:
-        with files.connect_reader(path, uid) as conn:
-            records = conn.execute(query, params).fetchall()
-    except sqlite3.Error:
-        return  # a database being created, or not one of ours: skip rather than fail the page
-    for record in records:
-        row = RunRow.from_record(uid, record)
-        if row is not None:
-            yield row.with_liveness(host, starts)

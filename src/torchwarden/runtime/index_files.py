@@ -1,6 +1,7 @@
-"""The run index's files and rows: per-user directories, owner checks, SQLite connections.
+"""The run index's files and rows: per-user directories, owner checks, rows read back.
 
-Separate from ``index.py`` (register, update, list) because sharing a directory
+Separate from ``index.py`` (register, update, list) and ``index_db.py`` (SQLite
+connections and the schema) because sharing a directory
 between users is its own subject: the index directory is world-writable and sticky
 (like the lease directory); each user's subdirectory is theirs alone; a reader
 opens no path through a symlink and only files owned by the uid they are named for.
@@ -8,13 +9,11 @@ opens no path through a symlink and only files owned by the uid they are named f
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import getpass
 import json
 import os
 import pwd
-import sqlite3
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -29,12 +28,6 @@ __all__ = ["RunRow", "process_start", "resolve_index_dir"]
 INDEX_VAR = "TORCHWARDEN_INDEX"
 DB_NAME = "runs.sqlite"
 LIVE = ("running", "waiting")
-_SCHEMA = """CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, host TEXT NOT NULL, pid INTEGER NOT NULL,
-    pid_start REAL, user TEXT NOT NULL, name TEXT NOT NULL, command TEXT NOT NULL,
-    out_dir TEXT NOT NULL, gpus TEXT NOT NULL, status TEXT NOT NULL, exit_code INTEGER,
-    started_at REAL NOT NULL, last_step_at REAL, ended_at REAL, step INTEGER,
-    step_time_s REAL, peak_bytes INTEGER, findings INTEGER)"""
 
 
 @dataclass(frozen=True)
@@ -44,7 +37,7 @@ class RunRow:
     COLUMNS: ClassVar[tuple[str, ...]] = (
         "id", "host", "pid", "pid_start", "user", "name", "command", "out_dir", "gpus",
         "status", "exit_code", "started_at", "last_step_at", "ended_at", "step",
-        "step_time_s", "peak_bytes", "findings",
+        "step_time_s", "peak_bytes", "findings", "asked",
     )  # fmt: skip
     id: str
     uid: int
@@ -65,6 +58,7 @@ class RunRow:
     step_time_s: float | None
     peak_bytes: int | None
     findings: int | None
+    asked: str | None  # the GPUs a run queued for, as asked: "2" (any two) or "0,2"
 
     @classmethod
     def from_record(cls, uid: int, record: tuple[Any, ...]) -> RunRow | None:
@@ -105,6 +99,7 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "ended_at": (float, int, type(None)), "step": (int, type(None)),
     "step_time_s": (float, int, type(None)), "peak_bytes": (int, type(None)),
     "findings": (int, type(None)), "out_dir": (Path,), "gpus": (tuple,),
+    "asked": (str, type(None)),
 }  # fmt: skip
 
 
@@ -192,37 +187,7 @@ def _make(directory: Path, mode: int) -> None:
     directory.chmod(mode)  # the umask trimmed the mode mkdir was given
 
 
-def connect_writer(path: Path) -> sqlite3.Connection:
-    """This user's database, in WAL mode; created 0644 so that everyone may read it."""
-    if not path.exists():
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY | os.O_NOFOLLOW, 0o644))
-            path.chmod(0o644)
-    _check_file(path, os.getuid())
-    conn = sqlite3.connect(path, timeout=30.0, check_same_thread=False, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")  # in WAL mode: safe against a killed process
-    conn.execute(_SCHEMA)
-    conn.isolation_level = "DEFERRED"
-    return conn
-
-
-@contextlib.contextmanager
-def connect_reader(path: Path, uid: int) -> Iterator[sqlite3.Connection]:
-    """Read ``path`` without creating or changing a file beside it (it may not be ours)."""
-    _check_file(path, uid)
-    mode = "ro&readonly_shm=1" if Path(f"{path}-shm").exists() else "ro&immutable=1"
-    try:
-        conn = sqlite3.connect(f"file:{path}?mode={mode}", uri=True, timeout=5.0)
-    except sqlite3.OperationalError:  # the writer closed (and removed its -shm) meanwhile
-        conn = sqlite3.connect(f"file:{path}?mode=ro&immutable=1", uri=True, timeout=5.0)
-    try:
-        yield conn
-    finally:
-        conn.close()
-
-
-def _check_file(path: Path, uid: int) -> None:
+def check_file(path: Path, uid: int) -> None:
     info = os.lstat(path)  # lstat: a symlink is refused, not followed
     if not stat.S_ISREG(info.st_mode) or info.st_uid != uid or info.st_mode & 0o022:
         raise RunIndexError(

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,11 @@ from torchwarden.errors import RunError
 from torchwarden.report.run_record import RunRecord
 from torchwarden.runtime.attempts import attempts_of
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
+from torchwarden.runtime.rank_events import RankFollower
 from torchwarden.runtime.record import RunTimes, build_record, merge_records
 from torchwarden.runtime.runner import RunOutcome, finish
 from torchwarden.runtime.signals import SIGNALS
+from torchwarden.runtime.stream import EventSink
 from torchwarden.runtime.worker import worker_argv
 from torchwarden.runtime.workload import Workload
 
@@ -75,9 +78,17 @@ def _torchrun_env(env: dict[str, str], run: RunConfig) -> dict[str, str]:
 
 
 def launch(
-    workload: Workload, run: RunConfig, launch_cfg: LaunchConfig, env: dict[str, str]
+    workload: Workload,
+    run: RunConfig,
+    launch_cfg: LaunchConfig,
+    env: dict[str, str],
+    *,
+    sinks: Sequence[EventSink] = (),
 ) -> RunOutcome:
-    """Run torchrun, forward the signals that end a run to it, then merge the ranks' records."""
+    """Run torchrun, forward the signals that end a run to it, then merge the ranks' records.
+
+    While the ranks run, their steps and findings go to ``sinks`` (the run's index row).
+    """
     console = Console(stderr=True)
     run.out_dir.mkdir(parents=True, exist_ok=True)
     cmd = [sys.executable, "-m", "torch.distributed.run", *launch_cfg.torchrun_args()]
@@ -92,7 +103,8 @@ def launch(
 
     previous = {s: signal.signal(s, forward) for s in SIGNALS}
     try:
-        exit_code = proc.wait()
+        with RankFollower(run.out_dir, sinks):
+            exit_code = proc.wait()
     finally:
         for s, handler in previous.items():
             signal.signal(s, handler)

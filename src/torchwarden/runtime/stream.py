@@ -4,7 +4,9 @@ One JSON object per line (schema ``torchwarden.events/1``, docs/run-schema.md): 
 then ``step``, ``finding``, ``attempt`` and ``status`` events. Lines are written with one
 ``write`` per :data:`BATCH` events, or sooner when :data:`FLUSH_S` seconds have passed,
 so a SIGKILL or the OOM killer loses at most the last few steps (the page cache keeps
-what was written when the process dies); the file is fsynced when the stream closes. A
+what was written when the process dies); lines held back are written when
+:data:`FLUSH_S` has passed even if no event follows (a run stalled in a collective);
+the file is fsynced when the stream closes. A
 write that fails (a full disk) stops the stream, never the workload: the error is kept
 and reported when the run ends. Sinks (the run index, `--metrics-port`, `--tensorboard`)
 see every event as it is emitted; one that fails is dropped with a warning.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -22,6 +25,7 @@ from typing import Any, Protocol
 
 from torchwarden.errors import RecordWriteError
 from torchwarden.metrics.events import EVENTS_SCHEMA
+from torchwarden.runtime.deferred_flush import DeferredFlush
 from torchwarden.runtime.record import iso
 
 __all__ = ["BATCH", "EVENTS", "EVENTS_SCHEMA", "FLUSH_S", "EventSink", "EventStream"]
@@ -57,6 +61,9 @@ class EventStream:
         self._fd = -1
         self._lines: list[str] = []
         self._flushed = time.monotonic()
+        # the timer's flush and the run's emits meet here; re-entrant for a signal handler's
+        self._lock = threading.RLock()
+        self._later = DeferredFlush(self.flush)
 
     def open(self, started: float) -> EventStream:
         """Open for appending (a restarted rank adds to its earlier attempt's lines)."""
@@ -82,9 +89,14 @@ class EventStream:
                 warnings.warn(f"torchwarden: {type(sink).__name__} stopped: {e!r}", stacklevel=2)
         if self._fd < 0:
             return
-        self._lines.append(json.dumps(event, default=str))
-        if len(self._lines) >= BATCH or time.monotonic() - self._flushed >= self.flush_s:
-            self.flush()
+        line = json.dumps(event, default=str)
+        with self._lock:
+            self._lines.append(line)
+            due_in = self.flush_s - (time.monotonic() - self._flushed)
+            if len(self._lines) >= BATCH or due_in <= 0:
+                self.flush()
+            else:
+                self._later.schedule(due_in)
 
     def step(self, record: dict[str, Any]) -> None:
         self.emit({"type": "step", **record})
@@ -96,28 +108,31 @@ class EventStream:
         self.emit({"type": "status", "status": status, "exit_code": exit_code})
 
     def flush(self) -> None:
-        self._flushed = time.monotonic()
-        if self._fd < 0 or not self._lines:
-            return
-        data = ("\n".join(self._lines) + "\n").encode("utf-8")
-        self._lines.clear()
-        try:
-            while data:  # a write to a regular file is whole unless the disk fills
-                data = data[os.write(self._fd, data) :]
-        except OSError as e:
-            self._fail(e)
+        with self._lock:
+            self._flushed = time.monotonic()
+            if self._fd < 0 or not self._lines:
+                return
+            data = ("\n".join(self._lines) + "\n").encode("utf-8")
+            self._lines.clear()
+            try:
+                while data:  # a write to a regular file is whole unless the disk fills
+                    data = data[os.write(self._fd, data) :]
+            except OSError as e:
+                self._fail(e)
 
     def close(self) -> None:
         """Write what is queued, fsync, close. Safe to call twice."""
-        self.flush()
-        if self._fd >= 0:
-            fd, self._fd = self._fd, -1
-            try:
-                os.fsync(fd)
-            except OSError as e:
-                self._fail(e)
-            finally:
-                os.close(fd)
+        self._later.cancel()
+        with self._lock:
+            self.flush()
+            if self._fd >= 0:
+                fd, self._fd = self._fd, -1
+                try:
+                    os.fsync(fd)
+                except OSError as e:
+                    self._fail(e)
+                finally:
+                    os.close(fd)
 
     def _fail(self, error: OSError) -> None:
         self.error = RecordWriteError(

@@ -35,7 +35,7 @@ from torchwarden.web.access import AccessControl
 from torchwarden.web.assets import asset_response
 from torchwarden.web.exporter import RunsExporter
 from torchwarden.web.live import changes, event_stream
-from torchwarden.web.machine import Cached, machine_tables
+from torchwarden.web.machine import Cached, machine_json, machine_tables
 from torchwarden.web.runpage import RunPage, has_report, static_tables
 from torchwarden.web.tables import runs_table
 
@@ -43,7 +43,7 @@ __all__ = ["ServeConfig", "create_app"]
 
 RUN_ID = re.compile(r"\d{1,10}-\d{1,18}")
 PAGE_ROWS, MAX_ROWS = 100, 5000  # rows on a runs page: by default, and at most
-STATUSES = ("running", "waiting", "ok", "failed", "interrupted", "oom", "lost")
+STATUSES = ("running", "waiting", "ok", "failed", "interrupted", "oom", "gave-up", "lost")
 REPORT_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox"
 
 
@@ -76,6 +76,7 @@ def create_app(config: ServeConfig) -> AccessControl:
         Route("/live/runs", pages.live_runs),
         Route("/live/runs/{run_id}", pages.live_run),
         Route("/api/runs", pages.api_runs),
+        Route("/api/machine", pages.api_machine),
         Route("/metrics", pages.metrics),
     ]
     app = Starlette(routes=routes)
@@ -179,6 +180,10 @@ class Pages:
         rows = list_runs(self._filter(request), index_dir=self.config.index_dir)
         return JSONResponse({"schema": "torchwarden.runs/1", "at": time.time(),
                              "runs": [r.to_dict() for r in rows]})  # fmt: skip
+
+    def api_machine(self, request: Request) -> Response:
+        c = self.config
+        return JSONResponse(machine_json(self.gpus, c.lease_dir, c.index_dir))
 
     def metrics(self, request: Request) -> Response:
         from prometheus_client import CONTENT_TYPE_LATEST

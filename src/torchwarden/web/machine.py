@@ -14,9 +14,13 @@ from torchwarden.runtime.gpus import Gpu, GpuListing, GpuProcess
 from torchwarden.runtime.index import RunFilter, list_runs
 from torchwarden.runtime.lease import Holder, holders
 from torchwarden.units import format_bytes
-from torchwarden.web.tables import Cell, Table, runs_table, text
+from torchwarden.web.tables import Cell, Table, queue_table, text
 
-__all__ = ["Cached", "machine_sample", "machine_tables"]
+__all__ = ["Cached", "machine_json", "machine_sample", "machine_tables"]
+
+HOT_CELSIUS = 85  # data-centre GPUs start to slow their clocks near here
+GPU_COLUMNS = ("GPU", "name", "memory used / total", "use", "temp", "processes", "leased by",
+               "command", "since")  # fmt: skip
 
 
 class Cached:
@@ -47,7 +51,7 @@ def machine_tables(
     listing = list_gpus()
     leases = holders(lease_dir, [g.index for g in listing.gpus] or None)
     gpus = Table(
-        ["GPU", "name", "memory used / total", "use", "processes", "leased by", "command", "since"],
+        list(GPU_COLUMNS),
         empty="No GPU visible: " + ("; ".join(listing.problems) or "none listed") + ".",
     )
     here = socket.gethostname()
@@ -57,15 +61,32 @@ def machine_tables(
         gpus.rows.append(_gpu_row(gpu, leases.get(gpu.index), runs))
     for index, holder in leases.items():  # a lease on a GPU this listing does not show
         if holder is not None and index not in {g.index for g in listing.gpus}:
-            gpus.rows.append([Cell(str(index)), *[text(None)] * 4, *_lease_cells(holder, runs)])
+            unknown = [text(None)] * (len(GPU_COLUMNS) - 4)  # a GPU NVML did not list
+            gpus.rows.append([Cell(str(index)), *unknown, *_lease_cells(holder, runs)])
     waiting = list_runs(RunFilter(status="waiting"), index_dir=index_dir)
     source = {"nvml": "NVML", "torch": "torch (no NVML: no use or processes)"}
     return {
         "source": source.get(listing.source or "", "no GPU found"),
         "driver": listing.driver or "—",
         "gpus": gpus.to_dict(),
-        "queue": runs_table(waiting, empty="Nobody is waiting for a GPU.").to_dict(),
+        "queue": queue_table(waiting).to_dict(),
     }
+
+
+def machine_json(
+    list_gpus: Callable[[], GpuListing], lease_dir: Path, index_dir: Path
+) -> dict[str, Any]:
+    """``/api/machine``: the GPU listing (``torchwarden gpus --json``'s fields), each GPU's
+    lease, and the queue of waiting runs (rows as ``/api/runs`` gives them)."""
+    listing = list_gpus()
+    leases = holders(lease_dir, [g.index for g in listing.gpus] or None)
+    record = {"schema": "torchwarden.machine/1", "at": time.time(), **listing.to_dict()}
+    for gpu in record["gpus"]:
+        holder = leases.get(gpu["index"])
+        gpu["lease"] = holder.to_dict() if holder else None
+    waiting = list_runs(RunFilter(status="waiting"), index_dir=index_dir)
+    record["queue"] = [row.to_dict() for row in sorted(waiting, key=lambda r: r.started_at)]
+    return record
 
 
 def _gpu_row(gpu: Gpu, holder: Holder | None, runs: dict[int, str]) -> list[Cell]:
@@ -77,9 +98,16 @@ def _gpu_row(gpu: Gpu, holder: Holder | None, runs: dict[int, str]) -> list[Cell
         text(gpu.name),
         Cell(memory, cls="warn" if share > 0.9 else None),
         text(use),
+        _temperature(gpu.temperature),
         text(_processes(gpu.processes)),
         *_lease_cells(holder, runs),
     ]
+
+
+def _temperature(celsius: int | None) -> Cell:
+    if celsius is None:
+        return text(None)
+    return Cell(f"{celsius} °C", cls="warn" if celsius >= HOT_CELSIUS else None)
 
 
 def _lease_cells(holder: Holder | None, runs: dict[int, str]) -> list[Cell]:

@@ -16,6 +16,7 @@ from torchwarden.units import format_bytes
 from torchwarden.web.tables import (
     Cell,
     Table,
+    asked_text,
     format_time,
     gpu_list,
     key_values,
@@ -115,10 +116,11 @@ class RunPage:
     def _summary(self) -> Table:
         r = self.row
         exit_code = self._status.exit_code if self._status else r.exit_code
+        queued = [("asked for", asked_text(r.asked))] if r.asked else []  # it waited for GPUs
         return key_values([
             ("name", r.name), ("user", r.user), ("status", status_cell(self._status_text())),
             ("exit code", exit_code), ("command", r.command), ("host", r.host),
-            ("output directory", str(r.out_dir)), ("GPUs", gpu_list(r.gpus)),
+            ("output directory", str(r.out_dir)), ("GPUs", gpu_list(r.gpus)), *queued,
             ("started", format_time(r.started_at)), ("ended", format_time(r.ended_at)),
         ])  # fmt: skip
 

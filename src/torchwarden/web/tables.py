@@ -16,11 +16,11 @@ from typing import Any
 from torchwarden.runtime.index import RunRow
 from torchwarden.units import format_bytes, format_seconds
 
-__all__ = ["Cell", "Table", "format_time", "runs_table", "status_cell"]
+__all__ = ["Cell", "Table", "format_time", "queue_table", "runs_table", "status_cell"]
 
 STATUS_CLASSES = {
     "ok": "good", "running": "live", "waiting": "live", "failed": "bad", "oom": "bad",
-    "lost": "bad", "interrupted": "warn",
+    "lost": "bad", "interrupted": "warn", "gave-up": "warn",
 }  # fmt: skip
 
 
@@ -88,6 +88,31 @@ def runs_table(rows: list[RunRow], *, empty: str = "No runs in the index.") -> T
             text(format_age(row.last_step_at, now)),
         ])  # fmt: skip
     return table
+
+
+def queue_table(rows: list[RunRow]) -> Table:
+    """Runs waiting for a GPU lease, the longest-waiting first."""
+    table = Table(
+        ["run", "user", "pid", "command", "asked for", "waiting since"],
+        empty="Nobody is waiting for a GPU.",
+    )
+    now = time.time()
+    for row in sorted(rows, key=lambda r: r.started_at):
+        since = f"{format_time(row.started_at)} ({format_age(row.started_at, now)})"
+        table.rows.append([
+            Cell(row.name, href=f"/runs/{row.id}"), text(row.user), text(row.pid),
+            text(row.command), text(asked_text(row.asked)), text(since),
+        ])  # fmt: skip
+    return table
+
+
+def asked_text(asked: str | None) -> str | None:
+    """``--gpus`` as asked, in words: ``any 2 GPUs``, ``GPU 3``, ``GPUs 0,2``."""
+    if not asked:
+        return None
+    if "," not in asked:
+        return f"any {asked} GPU{'s' if asked != '1' else ''}"
+    return gpu_list(tuple(int(i) for i in asked.split(",") if i.isdigit()))
 
 
 def gpu_list(indices: tuple[int, ...]) -> str | None:

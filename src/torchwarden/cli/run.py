@@ -146,7 +146,8 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     try:
         code = _run(Workload.resolve(script, module, args), opts)
     finally:
-        signals.uninstall()
+        if not signals.kept_until_exit:  # in-process callers get their handlers back
+            signals.uninstall()
     global workload_ran
     workload_ran = True  # the entry point leaves through leave(): see there
     sys.exit(code)
@@ -162,6 +163,8 @@ def leave(code: int) -> NoReturn:
     at a normal exit; then the process leaves without the interpreter's own finalisation,
     where a framework's CUDA or thread teardown can crash or rewrite the status (a
     Lightning script that exits 0 under `python` was seen leaving with 195 on a GPU).
+    The run's signal handlers stay installed, only noting, until the process is gone: a
+    signal that came after the record was written no longer changes the exit code.
     """
     import atexit
 

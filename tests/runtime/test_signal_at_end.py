@@ -56,9 +56,7 @@ def _trial(tmp_path: Path, signum: int, delay_s: float, n: int) -> str | None:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
-def test_a_signal_just_after_the_last_line_keeps_a_true_record(
-    tmp_path: Path, signum: int
-) -> None:
+def test_a_signal_just_after_the_last_line_keeps_a_true_record(tmp_path: Path, signum: int) -> None:
     (tmp_path / "train.py").write_text(LAST_LINE)
     rng = random.Random(signum)
     delays = [0.0] + [rng.uniform(0.0, 0.05) for _ in range(TRIALS - 1)]

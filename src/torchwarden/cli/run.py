@@ -24,6 +24,7 @@ from torchwarden.runtime.workload import Workload
 if TYPE_CHECKING:
     from torchwarden.runtime.config import RunConfig
     from torchwarden.runtime.index import RunHandle
+    from torchwarden.runtime.keeper import Keeper
     from torchwarden.runtime.lease import Holder, Lease
     from torchwarden.runtime.runner import RunOutcome
 
@@ -184,10 +185,11 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
+    keeper = lease if lease is not None else _keeper()
     try:
         # made last, so that a refused option or a busy GPU leaves no empty run directory
         config = replace(config, out_dir=make_run_dir(opts["out"], name))
-        env = lease.env() if lease is not None else {}
+        env = keeper.env() if keeper is not None else {}
         os.environ.update(env)
         row = _register(workload, config, lease.indices if lease is not None else ())
         outcome = None
@@ -209,8 +211,20 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
             if row is not None:  # a SIGKILLed run's row shows as `lost`: its pid is gone
                 _finish_row(row, outcome)
     finally:
-        if lease is not None:
-            lease.release()
+        if keeper is not None:
+            keeper.release()
+
+
+def _keeper() -> Keeper | None:
+    """The process that ends this run's processes if it is killed (a lease brings its own)."""
+    from torchwarden.runtime.keeper import Keeper
+
+    try:
+        return Keeper(end_orphans=True)
+    except OSError as e:  # no interpreter to start: only a clean exit ends the children then
+        click.echo(f"torchwarden run: the keeper could not start ({e}); if this run is "
+                   "killed, end the processes it started yourself.", err=True)  # fmt: skip
+        return None
 
 
 def _register(workload: Workload, config: RunConfig, gpus: Sequence[int]) -> RunHandle | None:
@@ -262,5 +276,6 @@ def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> 
             "Run without --gpus, or check `torchwarden gpus`."
         )
     return acquire(
-        request, available=available, wait=wait, timeout=timeout, command=command, on_wait=waiting
-    )
+        request, available=available, wait=wait, timeout=timeout, command=command,
+        on_wait=waiting, end_orphans=True,
+    )  # fmt: skip

@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.runtime.lease_helpers import eventually
+from tests.runtime.lease_helpers import NOBODY, eventually
 from torchwarden.runtime.lease import acquire, parse_gpu_request
 
 RUN = [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--no-leak-check",
@@ -101,7 +101,10 @@ def _all_end(procs: list[psutil.Process]) -> None:
 def _kill(run: subprocess.Popen[str], rng: random.Random) -> None:
     time.sleep(rng.uniform(0.0, 0.3))  # a random moment after the children started
     run.send_signal(signal.SIGKILL)
-    run.communicate(timeout=60)
+    run.wait(timeout=60)
+    for pipe in (run.stdout, run.stderr):  # children that outlive the run may hold them
+        if pipe is not None:
+            pipe.close()
 
 
 def test_sigkill_of_the_run_ends_its_children_grandchildren_and_workers(
@@ -165,19 +168,24 @@ def test_sigkill_of_the_launcher_ends_torchrun_and_every_rank(
     tmp_path: Path, leftovers: list[psutil.Process]
 ) -> None:
     (tmp_path / "train.py").write_text(RANKS)
-    run = subprocess.Popen(
-        [*RUN, "--nproc-per-node", "2", "--out", "out", "train.py"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-    )  # fmt: skip
+    with (tmp_path / "stderr").open("w") as stderr:
+        run = subprocess.Popen(
+            [*RUN, "--nproc-per-node", "2", "--out", "out", "train.py"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=stderr, text=True,
+        )  # fmt: skip
     assert run.stdout is not None
-    ranks = []
+    ranks, lines = [], []
     for line in run.stdout:
+        lines.append(line)
         if line.startswith("rank "):
             ranks.append(psutil.Process(int(line.split()[1])))
         if line.strip() == "ready":
             break
     leftovers.extend(ranks)
-    assert len(ranks) == 2, "the ranks never said they were up"
+    if len(ranks) != 2:
+        _kill(run, random.Random(2))
+        said = (tmp_path / "stderr").read_text()
+        pytest.fail(f"the ranks never said they were up (exit {run.returncode}): {lines} {said}")
     torchrun = psutil.Process(ranks[0].ppid())
     leftovers.append(torchrun)
     _kill(run, random.Random(2))
@@ -197,3 +205,43 @@ def test_sigkill_of_a_run_holding_a_lease_frees_it_once_its_children_ended(
     lease = acquire(parse_gpu_request("0,"), available=[0], lease_dir=lease_dir, wait=True,
                     timeout=60, keeper=False)  # fmt: skip
     lease.release()
+
+
+# A child as another user (through setpriv, as root can), which inherits the run's token,
+# and a child of our own; both pids to children.json.
+OTHER_USER = """\
+import json, subprocess, sys, time
+theirs = subprocess.Popen(json.loads(sys.argv[1]))
+ours = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+open("children.json", "w").write(json.dumps([theirs.pid, ours.pid]))
+print("ready", flush=True)
+for _ in range(6000):
+    time.sleep(0.1)
+"""
+
+
+@pytest.mark.skipif(not NOBODY, reason="needs setpriv and root to start a process as uid 65534")
+def test_a_process_of_another_user_is_never_signalled(
+    tmp_path: Path, leftovers: list[psutil.Process]
+) -> None:
+    (tmp_path / "train.py").write_text(OTHER_USER)
+    theirs_cmd = json.dumps([*NOBODY, "-c", "import time; time.sleep(600)"])
+    run = subprocess.Popen(
+        [*RUN, "--out", "out", "train.py", theirs_cmd],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert run.stdout is not None and run.stdout.readline().strip() == "ready", run.communicate()
+    theirs, ours = _children(tmp_path, leftovers)
+    assert eventually(lambda: theirs.uids().real == 65534)
+    keeper = _keeper_of(run.pid)
+    _kill(run, random.Random(4))
+    _all_end([ours, keeper])  # the keeper is done: it ended every process it should
+    assert _alive(theirs), "a process of another user was signalled"
+
+
+def _keeper_of(run_pid: int) -> psutil.Process:
+    for proc in psutil.process_iter(["cmdline"]):
+        cmdline = proc.info["cmdline"] or []
+        if len(cmdline) > 5 and cmdline[3].endswith("keeper.py") and cmdline[5] == str(run_pid):
+            return proc
+    raise AssertionError(f"no keeper for run {run_pid}")

@@ -233,8 +233,9 @@ def keep(
     released = _await_run(run_fd)
     pipe, skip = os.fstat(0).st_ino, {os.getpid(), run_pid}
     if end and not released:
-        if fds:
-            _note_waiting(fds, members(token, pipe, skip=skip))
+        left = members(token, pipe, skip=skip) if fds else []
+        if left:  # while they are ended, whoever waits for the GPU is told why
+            _note_waiting(fds, left)
         end_run(token, pipe, skip, grace_s)
     os.close(0)
     announced = False

@@ -22,6 +22,7 @@ import psutil
 import pytest
 
 from tests.runtime.lease_helpers import NOBODY, eventually
+from torchwarden.report import validate_run_record
 from torchwarden.runtime.lease import acquire, parse_gpu_request
 
 RUN = [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--no-leak-check",
@@ -119,10 +120,17 @@ def test_sigkill_of_the_run_ends_its_children_grandchildren_and_workers(
         children = _children(directory, leftovers)
         _kill(run, rng)
         _all_end(children)
-        rebuilt = subprocess.run([sys.executable, "-m", "torchwarden", "report", "out"],
-                                 cwd=directory, capture_output=True, text=True)  # fmt: skip
-        assert rebuilt.returncode == 0, rebuilt.stderr  # the record is recovered as before
-        assert json.loads((directory / "out" / "run.json").read_text())["status"] == "interrupted"
+        _recovered(directory)
+
+
+def _recovered(directory: Path) -> None:
+    """`torchwarden report out` rebuilds the killed run's record, as it always did."""
+    rebuilt = subprocess.run([sys.executable, "-m", "torchwarden", "report", "out"],
+                             cwd=directory, capture_output=True, text=True)  # fmt: skip
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    record = json.loads((directory / "out" / "run.json").read_text())
+    validate_run_record(record)
+    assert record["status"] == "interrupted"
 
 
 def test_processes_of_another_run_or_of_no_run_survive(
@@ -190,6 +198,7 @@ def test_sigkill_of_the_launcher_ends_torchrun_and_every_rank(
     leftovers.append(torchrun)
     _kill(run, random.Random(2))
     _all_end([torchrun, *ranks])
+    _recovered(tmp_path)  # from the ranks' records (SIGTERM let them write one)
 
 
 def test_sigkill_of_a_run_holding_a_lease_frees_it_once_its_children_ended(

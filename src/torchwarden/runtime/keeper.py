@@ -237,7 +237,7 @@ def keep(
         if left:  # while they are ended, whoever waits for the GPU is told why
             _note_waiting(fds, left)
         end_run(token, pipe, skip, grace_s)
-    os.close(0)
+    # stdin stays open: while the pipe lives its inode cannot name another process's pipe
     announced = False
     while True:
         pids = members(token, pipe, skip=skip) if fds else []  # no lease: nothing to hold

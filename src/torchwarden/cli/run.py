@@ -185,7 +185,7 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
     config = RunConfig.from_options(opts, out_dir=Path(), name=name)  # checks options first
     gpus = opts["gpus"]
     lease = _lease(gpus, opts["wait"], opts["wait_timeout"], workload) if gpus else None
-    keeper = lease if lease is not None else _keeper()
+    keeper = lease if lease is not None else _start_keeper()
     try:
         # made last, so that a refused option or a busy GPU leaves no empty run directory
         config = replace(config, out_dir=make_run_dir(opts["out"], name))
@@ -215,7 +215,7 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
             keeper.release()
 
 
-def _keeper() -> Keeper | None:
+def _start_keeper() -> Keeper | None:
     """The process that ends this run's processes if it is killed (a lease brings its own)."""
     from torchwarden.runtime.keeper import Keeper
 

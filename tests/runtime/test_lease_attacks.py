@@ -14,7 +14,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.runtime.lease_helpers import CHILD, HOLDER, eventually, start, stop
+from tests.runtime.lease_helpers import CHILD, HOLDER, alive, eventually, start, stop
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.lease import acquire, holders, parse_gpu_request
 from torchwarden.runtime.lease_files import LeaseDir
@@ -178,7 +178,7 @@ def _never_free_while_running(lease_dir: Path, procs: list[psutil.Process]) -> N
     handed out under a live process of the killed run: that fails the test.
     """
     for _ in range(1200):
-        before = [p.pid for p in procs if _alive(p)]
+        before = [p.pid for p in procs if alive(p)]
         if not before:
             return
         try:
@@ -186,17 +186,10 @@ def _never_free_while_running(lease_dir: Path, procs: list[psutil.Process]) -> N
         except LeaseError:
             pass
         else:
-            after = [p.pid for p in procs if _alive(p) and p.pid in before]
+            after = [p.pid for p in procs if alive(p) and p.pid in before]
             assert not after, f"GPU 0 was free while {after} of the killed run still ran"
         time.sleep(0.05)
     raise AssertionError(f"the killed run's processes never ended: {before}")
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def test_sigkill_of_torchwarden_run_keeps_the_lease_until_its_child_is_ended(

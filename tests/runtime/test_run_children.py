@@ -21,7 +21,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.runtime.lease_helpers import NOBODY, eventually
+from tests.runtime.lease_helpers import NOBODY, alive, eventually
 from torchwarden.report import validate_run_record
 from torchwarden.runtime.lease import acquire, parse_gpu_request
 
@@ -59,15 +59,8 @@ def leftovers() -> Iterator[list[psutil.Process]]:
     procs: list[psutil.Process] = []
     yield procs
     for proc in procs:
-        if _alive(proc):
+        if alive(proc):
             proc.kill()
-
-
-def _alive(proc: psutil.Process) -> bool:
-    try:
-        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def _start_run(
@@ -94,8 +87,8 @@ def _children(directory: Path, leftovers: list[psutil.Process]) -> list[psutil.P
 
 def _all_end(procs: list[psutil.Process]) -> None:
     """Every process ends within a bounded number of looks; else name the survivors."""
-    eventually(lambda: not any(_alive(p) for p in procs))
-    survivors = [f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in procs if _alive(p)]
+    eventually(lambda: not any(alive(p) for p in procs))
+    survivors = [f"{p.pid} {' '.join(p.cmdline())[:80]}" for p in procs if alive(p)]
     assert not survivors, f"still running after the run was killed: {survivors}"
 
 
@@ -146,8 +139,8 @@ def test_processes_of_another_run_or_of_no_run_survive(
         children.append(_children(tmp_path / name, leftovers))
     _kill(runs[0], random.Random(1))
     _all_end(children[0])
-    assert all(_alive(p) for p in children[1]), "a child of another run was ended"
-    assert _alive(leftovers[0]), "a process of no run was ended"
+    assert all(alive(p) for p in children[1]), "a child of another run was ended"
+    assert alive(leftovers[0]), "a process of no run was ended"
     runs[1].send_signal(signal.SIGTERM)  # a clean ending still ends its own children
     runs[1].communicate(timeout=120)
     assert runs[1].returncode == 143
@@ -245,7 +238,7 @@ def test_a_process_of_another_user_is_never_signalled(
     keeper = _keeper_of(run.pid)
     _kill(run, random.Random(4))
     _all_end([ours, keeper])  # the keeper is done: it ended every process it should
-    assert _alive(theirs), "a process of another user was signalled"
+    assert alive(theirs), "a process of another user was signalled"
 
 
 def _keeper_of(run_pid: int) -> psutil.Process:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -260,6 +261,7 @@ def _safe_name(stem: str) -> str:
 def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> Lease:
     from torchwarden.runtime.gpus import available_gpus
     from torchwarden.runtime.lease import acquire, parse_gpu_request
+    from torchwarden.runtime.signals import Terminated, run_signals
 
     request = parse_gpu_request(gpus)
 
@@ -275,7 +277,17 @@ def _lease(gpus: str, wait: bool, timeout: float | None, workload: Workload) -> 
             f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). "
             "Run without --gpus, or check `torchwarden gpus`."
         )
-    return acquire(
-        request, available=available, wait=wait, timeout=timeout, command=command,
-        on_wait=waiting, end_orphans=True,
-    )  # fmt: skip
+    signals = run_signals()
+    signals.arm()  # a Ctrl-C or SIGTERM while queued for GPUs ends the command, not the run
+    try:
+        return acquire(
+            request, available=available, wait=wait, timeout=timeout, command=command,
+            on_wait=waiting, end_orphans=True,
+        )  # fmt: skip
+    except (KeyboardInterrupt, Terminated) as e:
+        signum = e.signum if isinstance(e, Terminated) else signal.SIGINT
+        click.echo(f"torchwarden run: {signal.Signals(signum).name} while waiting for "
+                   f"--gpus {gpus}: nothing ran.", err=True)  # fmt: skip
+        raise SystemExit(128 + signum) from None
+    finally:
+        signals.defer()

@@ -255,7 +255,7 @@ def keep(
 
 
 def _watch(pid: int) -> int | None:
-    """A pidfd on the run, our parent (it waits for us); None where there is none to be had."""
+    """A pidfd on the run (our parent, before the fork); None where there is none to be had."""
     try:
         fd = os.pidfd_open(pid)
     except OSError:
@@ -269,7 +269,7 @@ def _watch(pid: int) -> int | None:
 def main(argv: list[str]) -> None:
     token, run_pid, mode, grace_s = argv[0], int(argv[1]), argv[2], float(argv[3])
     run_fd = _watch(run_pid)
-    if os.fork():  # the parent exits at once: the keeper is nobody's child to reap
+    if os.fork():  # the parent exits at once (the run reaps it): the keeper is nobody's child
         os._exit(0)
     os.setsid()
     os.chdir("/")  # pin no directory of the run's

@@ -93,3 +93,29 @@ def test_gpu_lease_conflict_wait_and_sigkill(tmp_path: Path) -> None:
             for stream in (p.stdout, p.stderr):
                 if stream is not None:
                     stream.close()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_while_queued_for_a_gpu_ends_the_wait(tmp_path: Path, signum: int) -> None:
+    (tmp_path / "train.py").write_text(scripts.FOREVER)
+    env = {
+        **os.environ,
+        "TORCHWARDEN_FAKE_GPU_COUNT": "1",
+        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
+    }
+    holder = _start_holder(tmp_path, env, "a")
+    try:
+        waiter = subprocess.Popen(
+            [*RUN, "--gpus", "1", "--wait", "--out", "b", "train.py"],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        )  # fmt: skip
+        assert waiter.stderr is not None
+        assert "waiting for GPU 0" in waiter.stderr.readline()
+        waiter.send_signal(signum)
+        _, err = waiter.communicate(timeout=60)  # the holder still holds: only the signal ends it
+        assert waiter.returncode == 128 + signum, err
+        assert f"{signal.Signals(signum).name} while waiting for --gpus 1: nothing ran." in err
+        assert "Traceback" not in err and not (tmp_path / "b").exists()
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.communicate(timeout=60)

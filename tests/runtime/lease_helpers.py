@@ -9,6 +9,8 @@ import sys
 import time
 from collections.abc import Callable
 
+import psutil
+
 # Leases argv[1] in argv[2] through the API, as `torchwarden run` does (token in the
 # environment); with argv[3], starts a child the way most code does (subprocess, which
 # closes inherited descriptors) that runs until the file argv[3] exists. Prints the
@@ -107,3 +109,11 @@ def eventually(condition: Callable[[], bool], *, tries: int = 1200) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def alive(proc: psutil.Process) -> bool:
+    """Running and not a zombie (a killed child whose parent has not reaped it yet is gone)."""
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False

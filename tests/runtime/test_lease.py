@@ -110,7 +110,7 @@ def test_any_n_takes_free_gpus(lease_dir: Path, spawn: Spawn) -> None:
     with acquire(parse_gpu_request("2"), available=FOUR, lease_dir=lease_dir) as lease:
         assert lease.indices == (1, 3)
         env = lease.env()
-        assert env.pop("TORCHWARDEN_LEASE_TOKEN").isalnum()
+        assert env.pop("TORCHWARDEN_RUN_TOKEN").isalnum()
         assert env == {"CUDA_VISIBLE_DEVICES": "1,3", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     with pytest.raises(LeaseError, match=r"Asked for 3 GPUs but 2 of 4 are free: GPU 0 is"):
         acquire(parse_gpu_request("3"), available=FOUR, lease_dir=lease_dir)

@@ -7,12 +7,14 @@ import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
-from tests.runtime.lease_helpers import CHILD, HOLDER, eventually, start, stop
+from tests.runtime.lease_helpers import CHILD, HOLDER, alive, eventually, start, stop
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.lease import acquire, holders, parse_gpu_request
 from torchwarden.runtime.lease_files import LeaseDir
@@ -155,35 +157,58 @@ def test_lease_files_get_their_modes(lease_dir: Path, tmp_path: Path) -> None:
     assert stat.S_IMODE((private / "gpu-0.lock").stat().st_mode) == 0o644
 
 
-# A script that starts a worker the way training code does, then works until killed.
+# A script that starts a worker the way training code does (one that ignores SIGTERM, so
+# the keeper must wait out its grace period and SIGKILL it), then works until killed.
 SCRIPT_WITH_CHILD = """
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", CHILD, sys.argv[1]])
-print("ready", flush=True)
+import signal, subprocess, sys, time
+child = subprocess.Popen([sys.executable, "-c", "import signal; signal.signal(signal.SIGTERM, "
+                          f"signal.SIG_IGN); print(flush=True); CHILD = {CHILD!r}; exec(CHILD)",
+                          sys.argv[1]], stdout=subprocess.PIPE)
+child.stdout.readline()
+print(child.pid, flush=True)
 for _ in range(2400):
     time.sleep(0.05)
 """
 
 
-def test_sigkill_of_torchwarden_run_keeps_the_lease_while_its_child_runs(
+def _never_free_while_running(lease_dir: Path, procs: list[psutil.Process]) -> None:
+    """Try to take GPU 0 until ``procs`` have ended.
+
+    A take that succeeded while one of them was running before and after it is a GPU
+    handed out under a live process of the killed run: that fails the test.
+    """
+    for _ in range(1200):
+        before = [p.pid for p in procs if alive(p)]
+        if not before:
+            return
+        try:
+            _take(lease_dir)
+        except LeaseError:
+            pass
+        else:
+            after = [p.pid for p in procs if alive(p) and p.pid in before]
+            assert not after, f"GPU 0 was free while {after} of the killed run still ran"
+        time.sleep(0.05)
+    raise AssertionError(f"the killed run's processes never ended: {before}")
+
+
+def test_sigkill_of_torchwarden_run_keeps_the_lease_until_its_child_is_ended(
     lease_dir: Path, tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
-    done = tmp_path / "child-may-end"
     (tmp_path / "train.py").write_text(f"CHILD = {CHILD!r}\n{SCRIPT_WITH_CHILD}")
     env = {**os.environ, "TORCHWARDEN_FAKE_GPU_COUNT": "1", "TORCHWARDEN_LEASE_DIR": str(lease_dir)}
     run = subprocess.Popen(
         [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--gpus", "1",
-         "--out", "out", "train.py", str(done)],
+         "--out", "out", "train.py", str(tmp_path / "never")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
     )  # fmt: skip
     procs.append(run)
-    assert run.stdout is not None and run.stdout.readline().strip() == "ready"
+    assert run.stdout is not None
+    child = psutil.Process(int(run.stdout.readline()))
     run.send_signal(signal.SIGKILL)
     run.wait()
-    assert eventually(lambda: "still running" in _command(lease_dir))
-    with pytest.raises(LeaseError, match=r"GPU 0 is leased by .*still running"):
-        _take(lease_dir)
-    done.touch()
+    # the keeper holds the lease until the child, deaf to SIGTERM, is SIGKILLed after its grace
+    _never_free_while_running(lease_dir, [child])
     acquire(
         parse_gpu_request("0,"), available=FOUR, lease_dir=lease_dir, wait=True, timeout=60
     ).release()
@@ -193,6 +218,7 @@ RANKS_UNTIL = """
 import os, sys, time
 if os.environ.get("RANK") == "0":
     print("ready", flush=True)
+print("rank", os.getpid(), flush=True)
 for _ in range(2400):
     if os.path.exists(sys.argv[1]):
         break
@@ -201,7 +227,7 @@ for _ in range(2400):
 
 
 @pytest.mark.slow
-def test_sigkill_of_torchwarden_run_keeps_the_lease_while_torchrun_ranks_run(
+def test_sigkill_of_torchwarden_run_keeps_the_lease_until_torchrun_ranks_ended(
     lease_dir: Path, tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
     done = tmp_path / "ranks-may-end"
@@ -214,14 +240,18 @@ def test_sigkill_of_torchwarden_run_keeps_the_lease_while_torchrun_ranks_run(
     )  # fmt: skip
     procs.append(run)
     try:
-        assert run.stdout is not None and run.stdout.readline().strip() == "ready"
-        run.send_signal(signal.SIGKILL)  # torchrun and its ranks live on
+        assert run.stdout is not None
+        ranks: list[psutil.Process] = []
+        while len(ranks) < 2:
+            line = run.stdout.readline()
+            assert line, "the ranks never said they were up"
+            if line.startswith("rank "):
+                ranks.append(psutil.Process(int(line.split()[1])))
+        run.send_signal(signal.SIGKILL)  # the keeper ends torchrun and its ranks
         run.wait()
-        assert eventually(lambda: "still running" in _command(lease_dir))
-        with pytest.raises(LeaseError, match=r"GPU 0 is leased by"):
-            _take(lease_dir)
+        _never_free_while_running(lease_dir, ranks)
     finally:
-        done.touch()  # the ranks end, then torchrun
+        done.touch()
     acquire(
         parse_gpu_request("0,"), available=FOUR, lease_dir=lease_dir, wait=True, timeout=120
     ).release()

@@ -82,6 +82,9 @@ def cli() -> None:
 
 def main() -> None:
     """The `torchwarden` command. After `run`, the process leaves with the script's code."""
+    from torchwarden.runtime.signals import run_signals
+
+    run_signals().kept_until_exit = True  # see run.leave: nothing runs after it
     try:
         cli()
     except SystemExit as e:

@@ -23,6 +23,7 @@ from torchwarden.errors import LeaseError
 from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
+    from torchwarden.runtime.keeper import Keeper
     from torchwarden.runtime.lease import Lease
 
 
@@ -146,7 +147,8 @@ def run(script: str | None, args: tuple[str, ...], module: str | None, **opts: A
     except (KeyboardInterrupt, Terminated) as e:  # while queued for GPUs: it never ran
         code = 128 + getattr(e, "signum", signal.SIGINT)
     finally:
-        signals.uninstall()
+        if not signals.kept_until_exit:  # in-process callers get their handlers back
+            signals.uninstall()
     global workload_ran
     workload_ran = True  # the entry point leaves through leave(): see there
     sys.exit(code)
@@ -162,6 +164,8 @@ def leave(code: int) -> NoReturn:
     at a normal exit; then the process leaves without the interpreter's own finalisation,
     where a framework's CUDA or thread teardown can crash or rewrite the status (a
     Lightning script that exits 0 under `python` was seen leaving with 195 on a GPU).
+    The run's signal handlers stay installed, only noting, until the process is gone: a
+    signal that came after the record was written no longer changes the exit code.
     """
     import atexit
 
@@ -187,10 +191,11 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
         except LeaseError:
             entry.give_up("gave-up", EXIT_ERROR)  # a queued run's row ends as the command does
             raise
+    keeper: Lease | Keeper | None = lease if lease is not None else _start_keeper()
     try:
         out_dir, row = entry.admit(lease.indices if lease is not None else ())
         config = replace(config, out_dir=out_dir)
-        env = lease.env() if lease is not None else {}
+        env = keeper.env() if keeper is not None else {}
         os.environ.update(env)
         outcome = None
         try:
@@ -210,8 +215,20 @@ def _run(workload: Workload, opts: dict[str, Any]) -> int:
         finally:
             entry.end(outcome)
     finally:
-        if lease is not None:
-            lease.release()
+        if keeper is not None:
+            keeper.release()
+
+
+def _start_keeper() -> Keeper | None:
+    """The process that ends this run's processes if it is killed (a lease brings its own)."""
+    from torchwarden.runtime.keeper import Keeper
+
+    try:
+        return Keeper(end_orphans=True)
+    except OSError as e:  # no interpreter to start: only a clean exit ends the children then
+        click.echo(f"torchwarden run: the keeper could not start ({e}); if this run is "
+                   "killed, end the processes it started yourself.", err=True)  # fmt: skip
+        return None
 
 
 def _warn(message: str) -> None:

@@ -57,20 +57,29 @@ class Admission:
                 "Run without --gpus, or check `torchwarden gpus`."
             )
 
+        signals = run_signals()
+
         def waiting(holders: dict[int, Holder | None]) -> None:
+            signals.defer()  # queued whole or not at all: a directory made is one recorded
+            try:
+                self.queue(request.spec)
+            finally:
+                signals.arm()
             busy = ", ".join(f"GPU {i}: {h.describe()}" for i, h in holders.items() if h)
             self.warn(f"waiting for {busy}")
-            self.queue(request.spec)
 
-        signals = run_signals()
         try:
             signals.arm()  # a signal noted during start-up is raised here
             return acquire(
                 request, available=available, wait=wait, timeout=timeout,
-                command=self.command, on_wait=waiting,
+                command=self.command, on_wait=waiting, end_orphans=True,
             )  # fmt: skip
         except (KeyboardInterrupt, Terminated) as e:
-            self.give_up("interrupted", 128 + getattr(e, "signum", signal.SIGINT))
+            signum = getattr(e, "signum", signal.SIGINT)
+            self.warn(
+                f"{signal.Signals(signum).name} while waiting for --gpus {gpus}: nothing ran."
+            )
+            self.give_up("interrupted", 128 + signum)
             raise
         finally:
             signals.defer()

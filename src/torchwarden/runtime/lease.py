@@ -4,7 +4,7 @@ A lease on GPU ``i`` is ``flock(LOCK_EX)`` on ``gpu-<i>.lock`` plus its guard (s
 ``lease_files``). The kernel drops both when the last descriptor on them closes, so a
 lease ends with its processes even on SIGKILL; nothing has to clean up after a crash.
 The descriptors are passed on to the run's children, and a keeper process (see
-``lease_keeper``) holds the lease after the run until the processes it started have
+``keeper``) holds the lease after the run until the processes it started have
 ended, so a GPU is never handed out while something of a killed run still uses it.
 The holder writes who it is into the lock file; others are told whom they wait for.
 Indices are physical (``nvidia-smi``) indices; see ``Lease.env``. No torch here.
@@ -25,9 +25,9 @@ from types import TracebackType
 
 from torchwarden.errors import LeaseError
 from torchwarden.runtime.gpu_request import GpuRequest, parse_gpu_request
+from torchwarden.runtime.keeper import Keeper
 from torchwarden.runtime.lease_files import LeaseDir, probe, resolve_lease_dir
 from torchwarden.runtime.lease_holder import Holder
-from torchwarden.runtime.lease_keeper import TOKEN_VAR, Keeper
 from torchwarden.runtime.lease_take import Held, try_take
 
 __all__ = [
@@ -77,9 +77,7 @@ class Lease:
         PCI-bus order of ``nvidia-smi`` and NVML; ``CUDA_DEVICE_ORDER`` makes them agree.
         """
         env = {"CUDA_VISIBLE_DEVICES": self.cuda_visible_devices, "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-        if self._keeper is not None:
-            env[TOKEN_VAR] = self._keeper.token_value()
-        return env
+        return {**env, **(self._keeper.env() if self._keeper is not None else {})}
 
     def release(self) -> str:
         """Give the GPUs back; calling it again does nothing.
@@ -118,6 +116,7 @@ def acquire(
     command: str | None = None,
     on_wait: WaitCallback | None = None,
     keeper: bool = True,
+    end_orphans: bool = False,
 ) -> Lease:
     """Take exclusive leases for ``request`` among the GPU indices in ``available``.
 
@@ -126,7 +125,8 @@ def acquire(
     calling ``on_wait`` with the blocking holders each time they change. Partial takes
     are always released before waiting, so two runs wanting two GPUs each cannot deadlock.
     ``keeper=False`` leaves out the keeper: the lease then ends with this process and
-    the children that kept its descriptors.
+    the children that kept its descriptors. ``end_orphans=True``: if this process dies
+    without releasing, the keeper ends the processes it started (``torchwarden run``).
     """
     candidates = _candidates(request, available)
     path = resolve_lease_dir(lease_dir)
@@ -137,7 +137,7 @@ def acquire(
             holder = Holder.of_this_process(command)  # "since" is when the lease was taken
             held, blocking = try_take(candidates, request.count, directory, holder)
             if held is not None:
-                return _lease(held, holder, path, keeper)
+                return _lease(held, holder, path, keeper, end_orphans)
             if not wait:
                 raise _busy_error(request, candidates, blocking, waited=None)
             if deadline is not None and time.monotonic() >= deadline:
@@ -153,14 +153,16 @@ def acquire(
             delay = min(delay * 1.5, _BACKOFF_MAX_S)
 
 
-def _lease(held: dict[int, Held], holder: Holder, path: Path, keeper: bool) -> Lease:
+def _lease(
+    held: dict[int, Held], holder: Holder, path: Path, keeper: bool, end_orphans: bool
+) -> Lease:
     for lock, guard in held.values():
         os.set_inheritable(lock, True)  # children that keep descriptors hold the lease too
         guard.set_inheritable(True)
     lease = Lease(tuple(sorted(held)), holder, path, held)
     if keeper:
         try:
-            lease._keeper = Keeper(lease.fds)
+            lease._keeper = Keeper(lease.fds, end_orphans=end_orphans)
         except OSError as e:  # no interpreter to start: the lease still holds for this process
             warnings.warn(
                 f"torchwarden: the lease keeper could not start ({e}); GPUs {lease.indices} are "

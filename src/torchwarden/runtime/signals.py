@@ -39,6 +39,9 @@ class RunSignals:
         self.pending: int | None = None
         self.armed = False
         self.installed = False
+        # the command line leaves through os._exit with the handlers still noting: a
+        # signal after the record was written must not kill it with another exit code
+        self.kept_until_exit = False
         self._previous: dict[int, Any] = {}
 
     def install(self) -> RunSignals:

@@ -23,9 +23,9 @@ from torchwarden.runtime.workload import Workload
 
 if TYPE_CHECKING:
     from torchwarden.runtime.config import RunConfig
+    from torchwarden.runtime.finish import RunOutcome
     from torchwarden.runtime.index import RunHandle
     from torchwarden.runtime.lease import Holder, Lease
-    from torchwarden.runtime.runner import RunOutcome
 
 
 class _RunCommand(click.Command):

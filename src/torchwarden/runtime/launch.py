@@ -24,8 +24,8 @@ from torchwarden.errors import RunError
 from torchwarden.report.run_record import RunRecord
 from torchwarden.runtime.attempts import attempts_of
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
+from torchwarden.runtime.finish import RunOutcome, finish
 from torchwarden.runtime.record import RunTimes, build_record, merge_records
-from torchwarden.runtime.runner import RunOutcome, finish
 from torchwarden.runtime.signals import SIGNALS
 from torchwarden.runtime.worker import worker_argv
 from torchwarden.runtime.workload import Workload

@@ -15,7 +15,6 @@ from typing import Literal
 
 from torchwarden.errors import RunError
 from torchwarden.runtime.config import CONFIG_VAR, RunConfig
-from torchwarden.runtime.runner import run_in_process
 from torchwarden.runtime.workload import Workload
 
 __all__ = ["main", "worker_argv"]
@@ -42,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     rank = int(os.environ.get("RANK", "0"))
     config = RunConfig.from_json(os.environ[CONFIG_VAR]).for_rank(rank)
     attempt = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0") or 0)
+    # imported here: the launcher reads worker_argv and must not import torch for it
+    from torchwarden.runtime.runner import run_in_process
+
     return run_in_process(workload, config, attempt=attempt).exit_code
 
 

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import torchwarden
-from tests.lifecycle.helpers import site
+from tests.lifecycle.helpers import only_leak, site
 from torchwarden.memory.heap import heap_in_use, heap_source
 
 MOD = __name__
@@ -25,11 +25,6 @@ NOTE = "(numpy array sharing its storage)"
 
 def here(marker: str) -> str:
     return site(__file__, marker)
-
-
-def only_leak(report: torchwarden.ScopeReport) -> torchwarden.Leak:
-    assert len(report.leaks) == 1, str(report)
-    return report.leaks[0]
 
 
 def test_array_of_a_cpu_tensor_names_the_list_and_the_tensors_line() -> None:
@@ -44,6 +39,18 @@ def test_array_of_a_cpu_tensor_names_the_list_and_the_tensors_line() -> None:
     assert leak.nbytes == 100 * 10 * 4 and leak.shape == (100, 10)
     assert "held from C++" not in leak.message
     assert f"drop it from {MOD}.ARRAYS[0] when done" in leak.fix
+    ARRAYS.clear()
+
+
+def test_np_asarray_of_a_tensor_is_the_same_case() -> None:
+    ARRAYS.clear()
+    with torchwarden.scope(mode="exact") as s:
+        x = torch.randn(300, 10) + 1  # SITE:asarray
+        ARRAYS.append(np.asarray(x))
+        del x
+    leak = only_leak(s.report)
+    assert leak.holder == f"{MOD}.ARRAYS[0] {NOTE}"
+    assert leak.site == here("SITE:asarray")
     ARRAYS.clear()
 
 

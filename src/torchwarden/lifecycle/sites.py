@@ -38,7 +38,7 @@ from torchwarden.memory.census import storage_key
 __all__ = ["UNKNOWN_SITE", "CreationRecorder", "recorder"]
 
 UNKNOWN_SITE = Site("<unknown>")  # made by a torch call with no user or library frame above
-_ALIASING = frozenset({"detach", "numpy"})  # calls whose result shares its input's storage
+_ALIASING = frozenset({"detach", "numpy", "__array__"})  # results share the input's storage
 
 
 def _tensors_in(out: Any) -> Iterator[torch.Tensor]:

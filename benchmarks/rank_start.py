@@ -5,7 +5,9 @@ Each repetition launches the same tiny script (``workloads/rank_hello.py``: it w
 alternating order, and measures launch -> first rank's first line, launch -> last
 rank's first line, launch -> every rank's process group initialised (torch imported on
 both sides: under torchwarden a rank imports torch before the script's first line, the
-script's own ``import torch`` then costs nothing) and launch -> exit. Both sides start torchrun the same way
+script's own ``import torch`` then costs nothing) and launch -> exit. The CPU seconds
+of all processes of a run (launcher, torchrun, ranks) are the figure a loaded machine
+disturbs least: wall times there stretch with everyone else's work. Both sides start torchrun the same way
 (``python -m torch.distributed.run``); the difference is what torchwarden does before
 torchrun and inside each rank before the user's first line.
 
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -36,6 +39,7 @@ LABELS = {
     "last_s": "launch -> last rank's first line",
     "ready_s": "launch -> every rank's group ready",
     "exit_s": "launch -> exit",
+    "cpu_s": "CPU time of all processes, whole run",
 }
 
 
@@ -51,9 +55,11 @@ def command(side: str, nproc: int, starts: Path, backend: str, out: Path) -> lis
 def one(side: str, nproc: int, backend: str, tmp: Path, i: int) -> dict[str, float]:
     starts = tmp / f"{side}-{i}.starts"
     cmd = command(side, nproc, starts, backend, tmp / f"run-{i}")
+    cpu = _children_cpu()
     launched = time.time()
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     ended = time.time()
+    cpu = _children_cpu() - cpu
     if done.returncode != 0:
         raise SystemExit(f"{side} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     rows = [line.split() for line in starts.read_text().splitlines()]
@@ -61,7 +67,14 @@ def one(side: str, nproc: int, backend: str, tmp: Path, i: int) -> dict[str, flo
     if any(len(t) != nproc for t in times.values()):
         raise SystemExit(f"{side}: not every one of {nproc} ranks wrote its times: {rows}")
     return {"first_s": times["started"][0] - launched, "last_s": times["started"][-1] - launched,
-            "ready_s": times["ready"][-1] - launched, "exit_s": ended - launched}  # fmt: skip
+            "ready_s": times["ready"][-1] - launched, "exit_s": ended - launched,
+            "cpu_s": cpu}  # fmt: skip
+
+
+def _children_cpu() -> float:
+    """CPU seconds of every finished descendant: launcher, torchrun and ranks alike."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def medians(rows: list[dict[str, float]]) -> dict[str, float]:
@@ -88,7 +101,7 @@ def main() -> None:
     diff = {key: med["torchwarden"][key] - med["torchrun"][key] for key in med["torchrun"]}
     load = os.getloadavg()
     for key, label in LABELS.items():
-        print(f"{label:36} torchrun {med['torchrun'][key]:6.2f} s  torchwarden "
+        print(f"{label:38} torchrun {med['torchrun'][key]:6.2f} s  torchwarden "
               f"{med['torchwarden'][key]:6.2f} s  difference {diff[key]:+.2f} s")  # fmt: skip
     print(f"medians of {args.repeats} runs a side, {args.nproc} ranks, {args.backend}; "
           f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")  # fmt: skip

@@ -27,6 +27,9 @@ for step in range({steps}):
 """
 
 
+NUMPY = "(numpy array sharing its storage)"  # kept through .numpy(): its base pins the tensor
+
+
 @dataclass(frozen=True)
 class Case:
     setup: str
@@ -75,6 +78,12 @@ CASES = {
         "global results[…].logits",
     ),
     "dict_of_steps": Case("by_step = {}\n", "by_step[step] = out", "global by_step"),
+    "numpy_detached": Case(
+        "arrs = []\n", "arrs.append(out.detach().numpy())", f"global arrs {NUMPY}"
+    ),
+    "numpy_cpu": Case(
+        "arrs = []\n", "arrs.append(out.detach().cpu().numpy())", f"global arrs {NUMPY}"
+    ),
 }
 
 COMPILED = """\

@@ -158,6 +158,27 @@ for step in range(60):
     pass  # PLANT
 """
 
+NUMPY_METRICS = """\
+import collections
+import torch
+from torch import nn
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+recent = collections.deque(maxlen=5)
+means = []
+for step in range(50):
+    out = model(torch.randn(8, 16))  # SITE
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    arr = out.detach().cpu().numpy()
+    means.append(float(arr.mean()))
+    recent.append(loss.detach().numpy())
+    pass  # PLANT
+"""
+
 CLEAN = {
     "word_lm": WORD_LM,
     "dcgan": DCGAN,
@@ -165,6 +186,7 @@ CLEAN = {
     "mnist": MNIST.replace("STEPS", "40"),
     "caches_and_globals": CACHES_AND_GLOBALS,
     "inference": INFERENCE,
+    "numpy_metrics": NUMPY_METRICS,
 }
 
 PLANTS = {

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import torchwarden
-from tests.lifecycle.helpers import site
+from tests.lifecycle.helpers import only_leak, site
 
 MOD = __name__
 HISTORY: list[torch.Tensor] = []
@@ -25,11 +25,6 @@ class Cache:
 
 def here(marker: str) -> str:
     return site(__file__, marker)
-
-
-def only_leak(report: torchwarden.ScopeReport) -> torchwarden.Leak:
-    assert len(report.leaks) == 1, str(report)
-    return report.leaks[0]
 
 
 def test_global_list() -> None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 import torch
 
 from torchwarden.findings import CacheFinding, LeakFinding
+from torchwarden.lifecycle.arrays import ARRAY_NOTE
 from torchwarden.lifecycle.leaks import leak_fix, leak_message
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.units import format_bytes
@@ -46,6 +47,15 @@ _SUBSCRIPT = re.compile(r"\[[^\]]*\]|\{…\}")
 def group_of(holder: str) -> str:
     """The container of a holder path: ``global hist[3]['x']`` -> ``global hist[…][…]``."""
     return _SUBSCRIPT.sub("[…]", holder)
+
+
+def _container(key: str) -> str:
+    """A group's container as the user names it: ``global hoard[…]`` -> ``global hoard``.
+
+    A note on how the entries hold their tensors stays: ``global arrs (numpy array …)``.
+    """
+    path, sep, note = key.partition(f" ({ARRAY_NOTE})")
+    return path.removesuffix("[…]") + sep + note
 
 
 @dataclass
@@ -153,7 +163,7 @@ class GrowthTracker:
     def _leak(self, key: str, g: _Group) -> LeakFinding:
         (s0, _, b0), (s1, size, b1) = g.sizes[0], g.sizes[-1]
         finding = g.example.replace(
-            holder=key.removesuffix("[…]"),  # the container: `global hoard`
+            holder=_container(key),  # the container: `global hoard`
             nbytes=b1,
             count=size,
             growth_per_step=round((b1 - b0) / max(1, s1 - s0), 1),
@@ -169,11 +179,11 @@ class GrowthTracker:
         _, size, nbytes = g.sizes[-1]
         return CacheFinding(
             message=(
-                f"{key.removesuffix('[…]')} filled to {size} entries ({format_bytes(nbytes)}) by step "
+                f"{_container(key)} filled to {size} entries ({format_bytes(nbytes)}) by step "
                 f"{filled} and stopped growing: a bounded cache, not a leak"
             ),
             fix="Nothing to change if the bound is intended.",
-            holder=key.removesuffix("[…]"),
+            holder=_container(key),
             site=g.example.site,
             count=size,
             nbytes=nbytes,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torchwarden.findings import LeakFinding
 from torchwarden.frames import Site
+from torchwarden.lifecycle.arrays import ARRAY_NOTE
 from torchwarden.lifecycle.graph import GraphRetention
 from torchwarden.units import format_bytes
 
@@ -28,6 +29,11 @@ _FIXES = {
     "ipython": "IPython's output cache keeps every displayed result: end the cell with `;`, or run %reset -f out",
     "unknown": "no Python object holds it; look for autograd graphs, hooks or C++ caches that still use it",
 }
+_ARRAY_FIX = (
+    "the numpy array shares the tensor's memory and keeps all of it alive: drop it from "
+    "{holder} when done, or keep only what you need (t.item() for a scalar, a summary "
+    "such as arr.mean(), or the last few in collections.deque(maxlen=N))"
+)
 _GRAPH_FIX = (
     "it also keeps its autograd graph ({graph}) alive: store t.detach(), "
     "or compute it under torch.no_grad() when it is never backpropagated"
@@ -71,7 +77,9 @@ def _per_step(nbytes: float) -> str:
 
 def leak_fix(f: LeakFinding) -> str:
     """What to change, by the kind of holder; the graph first when it is the larger cost."""
-    fix = _FIXES.get(f.holder_kind, _FIXES["global"]).format(holder=f.holder)
+    path, array, _ = f.holder.partition(f" ({ARRAY_NOTE})")
+    text = _ARRAY_FIX if array else _FIXES.get(f.holder_kind, _DROP)
+    fix = text.format(holder=path)
     if f.retains_graph:
         text = _GRAPH_FIX if f.shape else _SCALAR_GRAPH_FIX
         fix = text.format(graph=format_bytes(f.graph_bytes)) + "; " + fix

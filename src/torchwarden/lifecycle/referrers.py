@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from torchwarden.frames import classify
+from torchwarden.lifecycle.arrays import array_base, arrays
 from torchwarden.lifecycle.holder import CO_OPTIMIZED, RUNNING, UNREACHABLE, Holder, frame_locals
 from torchwarden.lifecycle.render import render_chain
 
@@ -136,13 +137,17 @@ class _Walker:
         edges = [(ref, [c for c in gc.get_referents(ref) if id(c) in by_id]) for ref in found]
         for obj in frontier:
             edges.extend((f, [obj]) for f in self.frame_edges.get(id(obj), ()))
+            array = arrays.array_of(obj)  # gc does not track numpy arrays: the edge is added
+            if array is not None:
+                edges.append((array, [obj]))
         self.own.add(id(edges))
         for ref, children in edges:
             if self._skip(ref):
                 continue
             if self._is_enclosing(ref):
-                self.bindings.update(id(c) for c in children if id(c) in self.target_ids)
-                children = [c for c in children if id(c) not in self.target_ids]
+                bound = {id(c): _tensor_of(c) for c in children}
+                self.bindings.update(i for i in map(id, bound.values()) if i in self.target_ids)
+                children = [c for c in children if id(bound[id(c)]) not in self.target_ids]
             for child in children:
                 lst = self.refs.get(id(child))
                 if lst is None:
@@ -209,13 +214,19 @@ def find_holders(
     return out
 
 
+def _tensor_of(obj: Any) -> Any:
+    """A numpy array stands for the tensor it keeps: naming the array names the tensor."""
+    base = array_base(obj)
+    return obj if base is None else base
+
+
 def _binding_holder(enclosing: Any, target: Any) -> Holder:
     frames = [enclosing] if isinstance(enclosing, types.FrameType) else _running_frames()
     try:
         for frame in frames:
             ns = frame.f_globals if frame.f_code.co_name == "<module>" else frame_locals(frame)
             for name, value in ns.items():
-                if value is target:
+                if value is target or array_base(value) is target:
                     where = "global" if frame.f_code.co_name == "<module>" else "local"
                     return Holder(f"{where} {name}", where, frame_binding=str(name))
     finally:

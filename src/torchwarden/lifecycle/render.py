@@ -11,6 +11,7 @@ from typing import Any
 
 import torch
 
+from torchwarden.lifecycle.arrays import ARRAY_NOTE, array_base
 from torchwarden.lifecycle.holder import Holder, frame_locals
 
 __all__ = ["render_chain"]
@@ -81,6 +82,7 @@ class _Phrase:
         self.attr_next = False  # the next dict item is an attribute (instance or class dict)
         self.state = False
         self.pending: Any = None  # a function whose closure/defaults tuple comes next
+        self.note = ""  # how the last step holds the tensor, when it is not a plain reference
 
     def add(self, piece: str) -> None:
         if self.head is None:
@@ -92,6 +94,9 @@ class _Phrase:
         self.head, self.kind, self.var = head, kind, var
 
     def result(self) -> str:
+        return self._path() + (f" ({self.note})" if self.note else "")
+
+    def _path(self) -> str:
         if self.head is None:
             return self.text
         if self.kind == "local":  # a finished frame: say what keeps the frame
@@ -131,6 +136,8 @@ def _step(p: _Phrase, node: Any, child: Any) -> None:
             p.var = str(key)
             return
         p.add(_key_text(key, as_attr))
+    elif array_base(node) is child:
+        p.note = ARRAY_NOTE  # the array's hidden base tensor: the array is what the user kept
     elif isinstance(node, _LOCAL):
         pass  # its attributes follow, in the thread's own dict
     elif isinstance(node, (list, tuple, collections.deque)):

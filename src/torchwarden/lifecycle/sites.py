@@ -12,6 +12,11 @@ forces a recompilation (and Dynamo would trace the mode itself). While recording
 mode therefore steps off the stack whenever execution enters compiled code
 (``compiled.py``) and back on when it returns; tensors a compiled region returns get
 the site of the user's line that called it (the first eager op that touches them).
+
+Aliases keep the site of the data they alias: ``detach()`` and the hidden base tensor of
+``Tensor.numpy()`` (``arrays.py``) share their input's storage and allocate nothing, so
+the line to change is the one that made that storage: ``kept.append(loss.detach().numpy())``
+reports the line of ``loss = ...``.
 """
 
 from __future__ import annotations
@@ -26,11 +31,14 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from torchwarden.frames import Site, site_of
+from torchwarden.lifecycle.arrays import arrays
 from torchwarden.lifecycle.compiled import CompiledGate
+from torchwarden.memory.census import storage_key
 
 __all__ = ["UNKNOWN_SITE", "CreationRecorder", "recorder"]
 
 UNKNOWN_SITE = Site("<unknown>")  # made by a torch call with no user or library frame above
+_ALIASING = frozenset({"detach", "numpy", "__array__"})  # results share the input's storage
 
 
 def _tensors_in(out: Any) -> Iterator[torch.Tensor]:
@@ -40,6 +48,18 @@ def _tensors_in(out: Any) -> Iterator[torch.Tensor]:
         for item in out:
             if isinstance(item, torch.Tensor):
                 yield item
+    else:
+        base = arrays.note(out)  # the tensor a numpy array keeps alive
+        if base is not None:
+            yield base
+
+
+def _aliased(func: Any, args: tuple[Any, ...]) -> torch.Tensor | None:
+    """The input whose storage ``func``'s result shares (detach, numpy), if it is one of those."""
+    if getattr(func, "__name__", None) in _ALIASING and args:
+        source = args[0]
+        return source if isinstance(source, torch.Tensor) else None
+    return None
 
 
 def _creation_site(frame: Any) -> Site:
@@ -51,7 +71,7 @@ def _creation_site(frame: Any) -> Site:
 
 
 class _RecordingMode(TorchFunctionMode):
-    def __init__(self, note: Callable[[Any], None]) -> None:
+    def __init__(self, note: Callable[[Any, torch.Tensor | None], None]) -> None:
         super().__init__()
         self._note = note
 
@@ -64,7 +84,7 @@ class _RecordingMode(TorchFunctionMode):
     ) -> Any:
         out = func(*args, **(kwargs or {}))
         if not torch.compiler.is_compiling():  # a trace never records: it runs no user line
-            self._note(out)
+            self._note(out, _aliased(func, args))
         return out
 
 
@@ -82,7 +102,7 @@ class CreationRecorder:
         self._users = 0
         self._gate = CompiledGate(lambda mode: isinstance(mode, _RecordingMode))
 
-    def _note(self, out: Any) -> None:
+    def _note(self, out: Any, source: torch.Tensor | None = None) -> None:
         if not self._users:
             return  # a thread's mode outlived the scopes that wanted it
         site: Site | None = None
@@ -91,8 +111,17 @@ class CreationRecorder:
             if entry is not None and entry[0]() is t:
                 continue  # in-place ops return their input: keep the first site
             if site is None:
-                site = _creation_site(sys._getframe(2))
+                site = self._alias_site(source, t) or _creation_site(sys._getframe(2))
             self._sites[id(t)] = (weakref.ref(t), site)
+
+    def _alias_site(self, source: torch.Tensor | None, t: torch.Tensor) -> Site | None:
+        """The site of ``source`` when ``t`` is an alias of it (same storage), if recorded."""
+        if source is None:
+            return None
+        found = self.where(source)
+        if found is None or storage_key(source) != storage_key(t):
+            return None  # numpy(force=True) of a GPU tensor copies: a new storage, a new site
+        return found
 
     def where(self, t: torch.Tensor) -> Site | None:
         """Where ``t`` was created, if a torch call made it while an exact scope was open.

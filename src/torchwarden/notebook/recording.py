@@ -27,8 +27,8 @@ class CellRecorder(CreationRecorder):
         super().__init__()
         self._calls = 0
 
-    def _note(self, out: Any) -> None:
-        super()._note(out)
+    def _note(self, out: Any, source: torch.Tensor | None = None) -> None:
+        super()._note(out, source)
         self._calls += 1
         if self._calls % PRUNE_EVERY == 0:
             self._prune()

@@ -28,7 +28,7 @@ from torchwarden.runtime.rundir import make_run_dir
 from torchwarden.runtime.signals import Terminated, run_signals
 
 if TYPE_CHECKING:
-    from torchwarden.runtime.runner import RunOutcome
+    from torchwarden.runtime.finish import RunOutcome
 
 __all__ = ["Admission"]
 

@@ -21,18 +21,17 @@ import sys
 import time
 from collections.abc import Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
-from torchwarden.errors import RecordWriteError, ReportError
 from torchwarden.findings import Finding
 from torchwarden.report.run_record import RunRecord, RunStatus
 from torchwarden.runtime.config import RunConfig
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.exporters import open_exporters
+from torchwarden.runtime.finish import RunOutcome, finish
 from torchwarden.runtime.hooks import Governance, govern
 from torchwarden.runtime.live import LiveRecord, on_leave, resumed_from
 from torchwarden.runtime.outcome import (
@@ -41,7 +40,6 @@ from torchwarden.runtime.outcome import (
     how_it_ended,
     outcome_of,
 )
-from torchwarden.runtime.progress import print_summary
 from torchwarden.runtime.record import RunTimes, build_record, write_json
 from torchwarden.runtime.series import StepSeries
 from torchwarden.runtime.signals import run_signals
@@ -56,14 +54,6 @@ __all__ = [
     "outcome_of",
     "run_in_process",
 ]
-
-
-@dataclass(frozen=True)
-class RunOutcome:
-    exit_code: int
-    status: RunStatus
-    record: RunRecord
-    out_dir: Path
 
 
 def run_in_process(
@@ -192,30 +182,3 @@ def _execute(workload: Workload) -> None:
             runpy.run_path(workload.target, run_name="__main__")
     finally:
         sys.argv, sys.path[:] = saved_argv, saved_path
-
-
-def finish(
-    record: RunRecord,
-    config: RunConfig,
-    console: Console,
-    problems: list[RecordWriteError | None] | None = None,
-) -> None:
-    """Write run.json and report.html, then print the summary and what could not be written.
-
-    A full disk is reported, never raised: the script's exit code is the one ``run`` returns.
-    """
-    if not config.report:
-        record["artifacts"]["report"] = None
-    errors: list[Exception] = [p for p in problems or [] if p is not None]
-    try:
-        write_json(config.out_dir / "run.json", record)
-        if config.report:
-            from torchwarden.report import write_report
-
-            write_report(record, config.out_dir / "report.html")
-    except (RecordWriteError, ReportError) as error:
-        errors.append(error)
-    if config.summary:
-        print_summary(console, record, str(config.out_dir))
-    for problem in errors:
-        console.print(f"torchwarden: error: {problem}", highlight=False, markup=False)

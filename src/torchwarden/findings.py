@@ -97,7 +97,7 @@ class LeakFinding(Finding):
     holder_kind: str = ""
     site: str | None = None
     library_site: str | None = None
-    storage_site: str | None = None  # for a view: the line that allocated its storage
+    storage_site: str | None = None  # a view or alias (detach, numpy): where its storage was made
     nbytes: int = 0
     device: str = "cpu"
     shape: tuple[int, ...] = ()

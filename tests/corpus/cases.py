@@ -1,7 +1,9 @@
 """Small planted leaks, one per way a tensor can be kept, each in a training or inference loop.
 
 Every case is a loop of ``STEPS`` steps whose line ``# SITE`` makes the tensor the
-line ``# KEEP`` keeps; ``holder`` is what the finding must name.
+line ``# KEEP`` keeps; ``holder`` is what the finding must name. An ``alias`` case keeps
+an alias of that tensor (``detach()``, ``numpy()``): reported as a view is, at its own
+line (``# KEEP``) with the storage's line (``# SITE``) beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Case:
     holder: str
     steps: int = 40
     loop: str = TRAIN
+    alias: bool = False
 
     def source(self) -> str:
         body = "\n".join(f"    {line}" for line in self.keep.splitlines())
@@ -79,10 +82,13 @@ CASES = {
     ),
     "dict_of_steps": Case("by_step = {}\n", "by_step[step] = out", "global by_step"),
     "numpy_detached": Case(
-        "arrs = []\n", "arrs.append(out.detach().numpy())", f"global arrs {NUMPY}"
+        "arrs = []\n", "arrs.append(out.detach().numpy())", f"global arrs {NUMPY}", alias=True
     ),
     "numpy_cpu": Case(
-        "arrs = []\n", "arrs.append(out.detach().cpu().numpy())", f"global arrs {NUMPY}"
+        "arrs = []\n",
+        "arrs.append(out.detach().cpu().numpy())",
+        f"global arrs {NUMPY}",
+        alias=True,
     ),
 }
 

@@ -23,7 +23,11 @@ def test_planted_case_is_found(tmp_path: Path, name: str) -> None:
     assert len(monitor.leaks) == 1, "\n".join(map(str, monitor.leaks)) or "no leak found"
     (leak,) = monitor.leaks
     assert leak.holder == case.holder, leak
-    assert leak.site == f"{name}.py:{line_of(source, 'SITE')}", leak
+    made = f"{name}.py:{line_of(source, 'SITE')}"
+    if case.alias:  # its own line, and where the storage it shares was made
+        assert (leak.site, leak.storage_site) == (f"{name}.py:{line_of(source, 'KEEP')}", made)
+    else:
+        assert (leak.site, leak.storage_site) == (made, None), leak
     assert "0x" not in leak.holder and "0x" not in leak.message  # no memory addresses
     assert leak.fix and leak.message.count("keeps growing") == 1
 

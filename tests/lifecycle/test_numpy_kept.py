@@ -31,11 +31,13 @@ def test_array_of_a_cpu_tensor_names_the_list_and_the_tensors_line() -> None:
     ARRAYS.clear()
     with torchwarden.scope(mode="exact") as s:
         x = torch.randn(100, 10) * 2  # SITE:tensor
-        ARRAYS.append(x.cpu().numpy())
+        ARRAYS.append(x.cpu().numpy())  # SITE:kept
         del x
     leak = only_leak(s.report)
     assert leak.holder == f"{MOD}.ARRAYS[0] {NOTE}"
-    assert leak.site == here("SITE:tensor")
+    # an alias, reported as a view is: its own line, and the line that made its storage
+    assert (leak.site, leak.storage_site) == (here("SITE:kept"), here("SITE:tensor"))
+    assert f"storage allocated at {here('SITE:tensor')}" in leak.message
     assert leak.nbytes == 100 * 10 * 4 and leak.shape == (100, 10)
     assert "held from C++" not in leak.message
     assert f"drop it from {MOD}.ARRAYS[0] when done" in leak.fix
@@ -46,27 +48,28 @@ def test_np_asarray_of_a_tensor_is_the_same_case() -> None:
     ARRAYS.clear()
     with torchwarden.scope(mode="exact") as s:
         x = torch.randn(300, 10) + 1  # SITE:asarray
-        ARRAYS.append(np.asarray(x))
+        ARRAYS.append(np.asarray(x))  # SITE:asarray-kept
         del x
     leak = only_leak(s.report)
     assert leak.holder == f"{MOD}.ARRAYS[0] {NOTE}"
-    assert leak.site == here("SITE:asarray")
+    assert (leak.site, leak.storage_site) == (here("SITE:asarray-kept"), here("SITE:asarray"))
     ARRAYS.clear()
 
 
-def test_detached_loss_kept_as_array_gets_the_loss_line() -> None:
+def test_detached_loss_kept_as_array_gets_its_line_and_the_loss_line() -> None:
     model = nn.Linear(16, 1)
     ARRAYS.clear()
     with torchwarden.scope(mode="exact") as s:
         for _ in range(3):
             loss = model(torch.randn(8, 16)).pow(2).mean()  # SITE:loss
             loss.backward()
-            ARRAYS.append(loss.detach().numpy())
+            ARRAYS.append(loss.detach().numpy())  # SITE:loss-kept
         del loss
     assert len(s.report.leaks) == 3, str(s.report)
     holders = sorted(leak.holder for leak in s.report.leaks)
     assert holders == [f"{MOD}.ARRAYS[{i}] {NOTE}" for i in range(3)]
-    assert {leak.site for leak in s.report.leaks} == {here("SITE:loss")}
+    assert {leak.site for leak in s.report.leaks} == {here("SITE:loss-kept")}
+    assert {leak.storage_site for leak in s.report.leaks} == {here("SITE:loss")}
     assert not any(leak.retains_graph for leak in s.report.leaks)
     ARRAYS.clear()
 

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import gc
+import re
 import time
 import weakref
 from collections.abc import Collection
+from typing import Any
 
 import torch
 
@@ -80,10 +82,20 @@ def _fresh(snap: ScopeSnapshot, graph: GraphRetention) -> GraphRetention:
     )
 
 
+def _reading_order(examined: Examined) -> tuple[int, list[Any]]:
+    """Largest first; then by holder as a person reads it (``h[2]`` before ``h[10]``)."""
+    _, leak, _ = examined
+    natural = [int(p) if p.isdigit() else p for p in re.split(r"(\d+)", leak.holder)]
+    return -(leak.nbytes + (leak.graph_bytes or 0)), natural
+
+
 def _storage_site(t: torch.Tensor) -> str | None:
-    """For a view, the user's line that made the tensor it views (its storage's owner)."""
+    """For a view or an alias, the user's line that made the storage it shares."""
     base = t._base if t._is_view() else None
-    return recorder.site(base) if base is not None else None
+    if base is not None:
+        return recorder.site(base)
+    origin = recorder.origin(t)
+    return origin.user if origin is not None else None
 
 
 def _leak(t: torch.Tensor, holder: Holder, graph: GraphRetention) -> LeakFinding:
@@ -196,6 +208,7 @@ def examine(
     candidates += [t for t in carried if id(t) not in seen][: max(0, MAX_EXAMINED - len(seen))]
     leaks, held_state, results, extents = _sort_out(snap, candidates, kept_tensors)
     del candidates
+    leaks.sort(key=_reading_order)
     return ScopeReport(
         name=snap.name,
         mode="exact",

@@ -136,8 +136,9 @@ class GrowthTracker:
         group.growths, group.still = (group.growths + 1, 0) if grew else (0, group.still + 1)
         group.sizes.append((step, size, nbytes))
         known = [leak for _, leak, _ in members if leak.site is not None]
-        if known or group.example.site is None:
-            group.example = (known or [members[-1][1]])[-1]
+        whole = [leak for leak in known if leak.storage_site]  # an alias whose storage is known
+        if whole or (known and not group.example.storage_site) or group.example.site is None:
+            group.example = (whole or known or [members[-1][1]])[-1]
         new = [t for t, _, _ in members if id(t) not in old]
         alive = [t for t, _, _ in members if id(t) in old]
         keep = {id(t): t for t in [*alive[:CARRY], *new[-CARRY:]]}  # oldest, newest

@@ -13,10 +13,11 @@ mode therefore steps off the stack whenever execution enters compiled code
 (``compiled.py``) and back on when it returns; tensors a compiled region returns get
 the site of the user's line that called it (the first eager op that touches them).
 
-Aliases keep the site of the data they alias: ``detach()`` and the hidden base tensor of
+Aliases are reported as views are: ``detach()`` and the hidden base tensor of
 ``Tensor.numpy()`` (``arrays.py``) share their input's storage and allocate nothing, so
-the line to change is the one that made that storage: ``kept.append(loss.detach().numpy())``
-reports the line of ``loss = ...``.
+an alias has its own line (where it was taken, as any tensor) and the line that made
+the storage it shares (:meth:`CreationRecorder.origin`): ``kept.append(loss.detach()
+.numpy())`` reports the ``append`` line and, as the storage's, the line of ``loss = ...``.
 """
 
 from __future__ import annotations
@@ -97,6 +98,7 @@ class CreationRecorder:
 
     def __init__(self) -> None:
         self._sites: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}
+        self._origins: dict[int, tuple[weakref.ref[torch.Tensor], Site]] = {}  # aliases
         self._lock = threading.Lock()
         self._local = threading.local()
         self._users = 0
@@ -111,17 +113,23 @@ class CreationRecorder:
             if entry is not None and entry[0]() is t:
                 continue  # in-place ops return their input: keep the first site
             if site is None:
-                site = self._alias_site(source, t) or _creation_site(sys._getframe(2))
-            self._sites[id(t)] = (weakref.ref(t), site)
+                site = _creation_site(sys._getframe(2))
+            ref = weakref.ref(t)
+            self._sites[id(t)] = (ref, site)
+            origin = self._alias_origin(source, t)
+            if origin is not None and origin != site:
+                self._origins[id(t)] = (ref, origin)
 
-    def _alias_site(self, source: torch.Tensor | None, t: torch.Tensor) -> Site | None:
-        """The site of ``source`` when ``t`` is an alias of it (same storage), if recorded."""
-        if source is None:
-            return None
-        found = self.where(source)
-        if found is None or storage_key(source) != storage_key(t):
+    def _alias_origin(self, source: torch.Tensor | None, t: torch.Tensor) -> Site | None:
+        """Where the storage ``t`` shares with ``source`` was made, if ``t`` is an alias."""
+        if source is None or storage_key(source) != storage_key(t):
             return None  # numpy(force=True) of a GPU tensor copies: a new storage, a new site
-        return found
+        return self.origin(source) or self.where(source)
+
+    def origin(self, t: torch.Tensor) -> Site | None:
+        """For an alias (``detach()``, ``numpy()``), where the storage it shares was made."""
+        entry = self._origins.get(id(t))
+        return entry[1] if entry is not None and entry[0]() is t else None
 
     def where(self, t: torch.Tensor) -> Site | None:
         """Where ``t`` was created, if a torch call made it while an exact scope was open.
@@ -173,6 +181,7 @@ class CreationRecorder:
                 threading.setprofile(None)  # type: ignore[arg-type]
                 self._gate.remove()
                 self._sites.clear()
+                self._origins.clear()
 
 
 recorder = CreationRecorder()

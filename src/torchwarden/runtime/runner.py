@@ -89,13 +89,14 @@ def run_in_process(
     governance = Governance.for_run(config, console, live)
 
     def leave(signum: int) -> None:  # the process exits without unwinding: record it now
-        times = RunTimes(started, time.time(), time.perf_counter() - t0)
-        code = 128 + signum
-        record = _record(workload, config, governance, "interrupted", code, times, live.series)
         if attempt is not None:
             how = signal.Signals(signum).name
             stream.emit(attempt_event(attempt, "end", config.rank, how=how,
                                       step=live.series.count, resumed_from=resumed_from()))  # fmt: skip
+            stream.flush()
+        times = RunTimes(started, time.time(), time.perf_counter() - t0)
+        code = 128 + signum
+        record = _record(workload, config, governance, "interrupted", code, times, live.series)
         live.finish(record["findings"], "interrupted", code)
         finish(record, config, console, problems=[stream.error, live.error])
 
@@ -115,12 +116,13 @@ def run_in_process(
         signals.defer()
         (exit_code, status), error = outcome_of(e), e
     on_leave(None)
-    times = RunTimes(started, time.time(), time.perf_counter() - t0)
-    record = _record(workload, config, governance, status, exit_code, times, live.series, error)
-    if attempt is not None:
+    if attempt is not None:  # first and flushed: torchrun SIGKILLs a rank slow to leave
         how = how_it_ended(error, exit_code)
         stream.emit(attempt_event(attempt, "end", config.rank, how=how, step=live.series.count,
                                   resumed_from=resumed_from()))  # fmt: skip
+        stream.flush()
+    times = RunTimes(started, time.time(), time.perf_counter() - t0)
+    record = _record(workload, config, governance, status, exit_code, times, live.series, error)
     live.finish(record["findings"], record["status"], exit_code)
     finish(record, config, console, problems=[stream.error, live.error])
     for exporter in exporters:

@@ -49,6 +49,16 @@ def test_no_gpu_at_all_is_named(leases: Path, monkeypatch: pytest.MonkeyPatch) -
     assert result.stderr.startswith("torchwarden: error: --gpus 1: no CUDA GPU is visible")
 
 
+def _one_fake_gpu(tmp_path: Path) -> dict[str, str]:
+    """A script that runs until stopped, and the environment of a machine with one GPU."""
+    (tmp_path / "train.py").write_text(scripts.FOREVER)
+    return {
+        **os.environ,
+        "TORCHWARDEN_FAKE_GPU_COUNT": "1",
+        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
+    }
+
+
 def _start_holder(tmp_path: Path, env: dict[str, str], name: str) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
         [*RUN, "--gpus", "1", "--out", name, "train.py"],
@@ -59,12 +69,7 @@ def _start_holder(tmp_path: Path, env: dict[str, str], name: str) -> subprocess.
 
 
 def test_gpu_lease_conflict_wait_and_sigkill(tmp_path: Path) -> None:
-    (tmp_path / "train.py").write_text(scripts.FOREVER)
-    env = {
-        **os.environ,
-        "TORCHWARDEN_FAKE_GPU_COUNT": "1",
-        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
-    }
+    env = _one_fake_gpu(tmp_path)
     holder = _start_holder(tmp_path, env, "a")
     try:
         busy = subprocess.run(
@@ -97,12 +102,7 @@ def test_gpu_lease_conflict_wait_and_sigkill(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_while_queued_for_a_gpu_ends_the_wait(tmp_path: Path, signum: int) -> None:
-    (tmp_path / "train.py").write_text(scripts.FOREVER)
-    env = {
-        **os.environ,
-        "TORCHWARDEN_FAKE_GPU_COUNT": "1",
-        "TORCHWARDEN_LEASE_DIR": str(tmp_path / "leases"),
-    }
+    env = _one_fake_gpu(tmp_path)
     holder = _start_holder(tmp_path, env, "a")
     try:
         waiter = subprocess.Popen(

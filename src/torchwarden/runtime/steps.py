@@ -123,14 +123,6 @@ class StepMonitor:
         """The leak findings in their ``run.json`` form (:attr:`leaks` holds the objects)."""
         return [leak.to_dict() for leak in self.leaks]
 
-    def _record(self, row: tuple[Any, ...]) -> dict[str, Any]:
-        step_no, t, time_s, counters, tensor_bytes, cuda, transfers = row
-        memory = memory_dict((counters, cuda), tensor_bytes)
-        record = {"step": step_no, "rank": self.rank, "t": t, "time_s": time_s, "memory": memory}
-        if transfers is not None:
-            record["transfers"] = transfers
-        return record
-
     # -- lifecycle -------------------------------------------------------------
     def start(self) -> None:
         global _active
@@ -230,18 +222,18 @@ class StepMonitor:
                     counters, exact=report is not None, found=bool(report and report.leaks)
                 )
             tensor_bytes = report.tensor_bytes_after if report else None
-            row = (
-                step_no,
-                round(now - self._t0, 6),
-                round(now - self._last, 6),
-                counters,
-                tensor_bytes,
-                cuda,
-                _step_audit(),
-            )
+            record = {
+                "step": step_no,
+                "rank": self.rank,
+                "t": round(now - self._t0, 6),
+                "time_s": round(now - self._last, 6),
+                "memory": memory_dict((counters, cuda), tensor_bytes),
+            }
+            if (transfers := _step_audit()) is not None:
+                record["transfers"] = transfers
             self._last = time.perf_counter()
         if self.on_step is not None:
-            self.on_step(self._record(row))
+            self.on_step(record)
 
     def _examine(self, step_no: int, step_s: float) -> ScopeReport | None:
         """Close the open examination when its span is over; open the next when due."""

@@ -75,7 +75,7 @@ while True:
 """
 
 DDP = """\
-import os, torch, torch.distributed as dist
+import os, sys, torch, torch.distributed as dist
 from torch import nn
 dist.init_process_group("gloo")
 model = nn.parallel.DistributedDataParallel(nn.Linear(8, 1))
@@ -87,6 +87,9 @@ for step in range(6):
     opt.step()
 t = torch.ones(1) * (dist.get_rank() + 1)
 dist.all_reduce(t)
-print("rank", dist.get_rank(), "sum", int(t.item()), flush=True)
+# one write per line: two ranks share the pipe, and unbuffered output (PYTHONUNBUFFERED)
+# would interleave print()'s separate pieces
+sys.stdout.write(f"rank {dist.get_rank()} sum {int(t.item())}\\n")
+sys.stdout.flush()
 dist.destroy_process_group()
 """

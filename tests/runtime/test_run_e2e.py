@@ -128,7 +128,7 @@ def test_two_ranks_through_torchrun_merge_into_one_record(tmp_path: Path) -> Non
         cwd=tmp_path, capture_output=True, text=True, timeout=240,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert "sum 3" in proc.stdout
+    assert {"rank 0 sum 3", "rank 1 sum 3"} <= set(proc.stdout.splitlines()), proc.stdout
     record = _record(tmp_path, "ddp")
     assert record["world_size"] == 2 and record["status"] == "ok"
     assert sorted(r["rank"] for r in record["ranks"]) == [0, 1]

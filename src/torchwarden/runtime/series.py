@@ -45,6 +45,11 @@ class MedianSketch:
         key = round(math.log(t) / self._WIDTH)
         self._bins[key] = self._bins.get(key, 0) + 1
 
+    @property
+    def size(self) -> int:
+        """How many bins hold counts: what the sketch keeps, whatever :attr:`count` is."""
+        return len(self._bins)
+
     def median(self) -> float | None:
         if not self.count:
             return None

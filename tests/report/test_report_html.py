@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from torchwarden.errors import ReportError
+from torchwarden.findings import LeakFinding
 from torchwarden.report import render_report, write_report
 
 Record = dict[str, Any]
@@ -157,6 +158,28 @@ def test_a_new_kind_of_finding_shows_its_own_fields(record: Record) -> None:
     ):
         assert text in page
     assert "<dt>seen at steps</dt><dd>2, 3, 4</dd>" in page
+
+
+def test_a_leak_s_growth_is_shown_in_bytes_a_step(record: Record) -> None:
+    leak = LeakFinding(message="global history keeps growing", fix="Drop it.",
+                       holder="global history", growth_per_step=52381.9, nbytes=112 << 20)  # fmt: skip
+    record["findings"] = [leak.to_dict()]
+    page = render_report(record)
+    assert "<dt>growth per step</dt><dd>+51.2 KiB a step</dd>" in page, page
+    assert "<dt>size</dt><dd>112 MiB</dd>" in page
+
+
+def test_no_findings_is_an_all_clear_only_when_the_run_saw_enough(record: Record) -> None:
+    record["findings"] = []
+    record["status"] = "ok"
+    assert "No findings: nothing leaked or failed." in render_report(record)
+    record["summary"]["evidence_note"] = "leak check off (--no-leak-check)"
+    page = render_report(record)
+    assert "No findings; leak check off (--no-leak-check)." in page
+    assert "nothing leaked" not in page
+    record["status"], record["exit_code"] = "failed", 3  # the failure is said first
+    page = render_report(record)
+    assert "the run ended failed (exit code 3)" in page and "(leak check off" in page
 
 
 def test_start_up_step_is_off_the_scale_and_named(make: Callable[..., Record]) -> None:

@@ -96,6 +96,8 @@ class _SummaryRequired(TypedDict):
 
 class Summary(_SummaryRequired, total=False):
     step_source: str  # how steps were detected (optimizer, step(), forwards); added in /1
+    examinations: int  # exact leak examinations compared (rank 0's in a multi-rank record)
+    evidence_note: str  # why "no findings" would claim more than the run saw, when it would
 
 
 class AttemptRecord(TypedDict):

@@ -172,7 +172,14 @@ ATTEMPT = shape(
 ARTIFACTS = shape(Artifacts, {"report": null(STR), "snapshot": null(STR), "events": null(STR)})
 SUMMARY = shape(
     Summary,
-    {"steps": INT, "median_step_s": null(SECONDS), "peak_memory": _peak_memory, "step_source": STR},
+    {
+        "steps": INT,
+        "median_step_s": null(SECONDS),
+        "peak_memory": _peak_memory,
+        "step_source": STR,
+        "examinations": INT,
+        "evidence_note": STR,
+    },
 )
 RUN = shape(
     RunRecord,

@@ -4,7 +4,8 @@ Findings are read generically, as :meth:`torchwarden.findings.Finding.to_dict` w
 them: every finding shows its ``kind``, ``message``, ``fix``, ``step`` and ``rank``, and
 below them whatever fields its kind adds (a leak's holder and site, an OOM's sizes and
 largest tensors, a rule's verdict), formatted by what the field name says it holds
-(``*_bytes`` and ``nbytes`` in IEC units, ``shape`` as ``8×16``). A new kind of finding
+(``*_bytes`` and ``nbytes`` in IEC units, ``growth_per_step`` as ``+51.2 KiB a step``,
+``shape`` as ``8×16``). A new kind of finding
 needs nothing here.
 """
 
@@ -29,13 +30,17 @@ def section(title: str, body: str, note: str = "") -> str:
 
 def findings_section(record: Mapping[str, Any]) -> str:
     findings = record["findings"]
+    note = record["summary"].get("evidence_note")  # the run saw too little to say "no leak"
     if not findings and record["status"] in ("ok", "running"):
+        if note:
+            return section("Findings", f'<p class="empty">No findings; {escape(note)}.</p>')
         return section("Findings", '<p class="empty ok">No findings: nothing leaked or failed.</p>')
     if not findings:  # a run that failed by its own exit code, with nothing more to say
         text = (
             f"No findings, but the run ended {record['status']} (exit code "
             f"{record['exit_code']}): the script's own output says why."
         )
+        text += f" ({note}.)" if note else ""
         return section("Findings", f'<p class="empty">{escape(text)}</p>')
     rows = "".join(_finding_rows(f) for f in findings)
     table = _table(FINDING_COLUMNS, rows, css="findings")
@@ -150,6 +155,8 @@ def _value(name: str, value: Any) -> str:
         return "—"
     if name == "nbytes" or name.endswith("_bytes"):
         return escape(format_bytes(value))
+    if name == "growth_per_step" and isinstance(value, int | float):  # bytes a step
+        return escape(f"{'-' if value < 0 else '+'}{format_bytes(round(abs(value)))} a step")
     if name == "shape" and isinstance(value, list):
         return escape("×".join(map(str, value)) or "scalar")
     if name in ("holder", "site", "library_site", "snapshot", "path"):

@@ -92,7 +92,9 @@ def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
     for device, peak in summary["peak_memory"].items():
         table.add_row(f"peak {device}", format_bytes(peak))
     if summary["steps"] or record["findings"]:
-        table.add_row("findings", str(len(record["findings"])))
+        note = summary.get("evidence_note")
+        count = str(len(record["findings"]))
+        table.add_row("findings", f"{count} — {escape(note)}" if note else count)
     else:  # nothing was examined: an all-clear here would be a claim with no evidence
         table.add_row("findings", "not checked: no step ended (call torchwarden.step() per step)")
     table.add_row("record", f"{out_dir}/run.json")

@@ -169,6 +169,10 @@ def _record(
         events=EVENTS,
     )
     record["summary"]["step_source"] = monitor.step_source  # how steps were detected
+    if monitor.leak_check:
+        record["summary"]["examinations"] = monitor.examinations
+    if (note := monitor.evidence_note) is not None:
+        record["summary"]["evidence_note"] = note
     return record
 
 

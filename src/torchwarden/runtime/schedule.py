@@ -23,10 +23,11 @@ The counters' trend rule may ask for an examination early; the budget still hold
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 __all__ = ["BUDGET", "GRACE_S", "MAX_GAP", "MAX_SPAN", "ExamSchedule"]
 
@@ -60,9 +61,6 @@ class ExamSchedule:
         elif self._usual:
             self.spent_s += max(0.0, seconds - statistics.median(self._usual))
 
-    def spent(self, seconds: float) -> None:
-        self.spent_s += seconds
-
     def span_over(self, step: int) -> bool:
         """True when the open examination has covered its span of steps."""
         return self._open_at is not None and step - self._open_at >= min(self.count, MAX_SPAN)
@@ -80,17 +78,35 @@ class ExamSchedule:
         allowed = self.budget * (self._clock() - self._started)
         return self.spent_s + self._last_cost <= max(allowed, GRACE_S if not self.count else 0.0)
 
-    def closed(self) -> None:
-        self._open_at = None
-        self._last_cost = self.spent_s - self._spent_at_open
+    @contextlib.contextmanager
+    def closing(self) -> Iterator[None]:
+        """Time the work of ending the open examination; then it is closed.
+
+        Its cost, all told (opening, the examined steps' excess, closing), is the
+        estimate the next examination is admitted by.
+        """
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self.spent_s += self._clock() - started
+            self._open_at = None
+            self._last_cost = self.spent_s - self._spent_at_open
 
     def hurry(self, step: int) -> None:
         """A set grew once: look again from the next step, to confirm or clear it soon."""
         self._next_at = step
 
-    def opened(self, step: int) -> None:
+    @contextlib.contextmanager
+    def opening(self, step: int) -> Iterator[None]:
+        """Time the work of opening an examination at ``step``; then it is open."""
         self._spent_at_open = self.spent_s
-        self.count += 1
+        started = self._clock()
+        try:
+            yield
+        finally:
+            self.spent_s += self._clock() - started
+        self.count += 1  # opened: a failed opening leaves the schedule closed
         self._open_at = step
         span = min(self.count, MAX_SPAN)
         self._next_at = step + span + min((self.count + 1) // 2, MAX_GAP)

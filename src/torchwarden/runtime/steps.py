@@ -31,7 +31,7 @@ from torch.nn.modules.module import (
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from torchwarden.findings import CacheFinding, LeakFinding
-from torchwarden.lifecycle.growth import GrowthTracker
+from torchwarden.lifecycle.growth import CONFIRM, GrowthTracker
 from torchwarden.lifecycle.report import ScopeReport
 from torchwarden.lifecycle.scope import TensorScope
 from torchwarden.lifecycle.trend import History, memory_dict, sample
@@ -89,6 +89,7 @@ class StepMonitor:
         self._history = History()
         self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, BUDGET)))
         self._exact: TensorScope | None = None
+        self.examinations = 0  # exact examinations closed and compared
         self._optimizer_hook: Any = None
         self._forward_hooks: list[Any] = []
         self._lead: int | None = None  # id of the optimizer whose steps end a step
@@ -113,6 +114,24 @@ class StepMonitor:
     def exam_share(self) -> float:
         """The share of the run's time so far spent examining (the schedule's own count)."""
         return self._schedule.share
+
+    @property
+    def evidence_note(self) -> str | None:
+        """Why "no findings" from this run would claim more than it saw; None when it would not.
+
+        Growth is confirmed across ``CONFIRM + 1`` examinations. A run that ended before
+        it had that many (a short script under the time budget) was not shown leak-free.
+        """
+        if not self.leak_check:
+            return "leak check off (--no-leak-check)"
+        needed = CONFIRM + 1
+        if not self.step_count or self.leaks or self.examinations >= needed:
+            return None
+        return (
+            f"not shown leak-free: {self.examinations} of the {needed} heap examinations that "
+            f"confirm growth fit in {self.step_count} steps within the "
+            f"{self._schedule.budget:.1%} time budget ({BUDGET_ENV}=1 examines by steps alone)"
+        )
 
     def site_of(self, t: Any) -> str | None:
         """The creation site of ``t`` if an examination of this run recorded it."""
@@ -237,17 +256,18 @@ class StepMonitor:
 
     def _examine(self, step_no: int, step_s: float) -> ScopeReport | None:
         """Close the open examination when its span is over; open the next when due."""
-        started = time.perf_counter()
+        schedule = self._schedule
         report = None
-        self._schedule.step_took(step_s, examining=self._exact is not None)
-        if self._exact is not None and self._schedule.span_over(step_no):
+        schedule.step_took(step_s, examining=self._exact is not None)
+        if self._exact is not None and schedule.span_over(step_no):
             scope, self._exact = self._exact, None
-            report = scope.close()
-            self._schedule.closed()
-            if self._growth.update(step_no, report):
-                self._schedule.hurry(step_no)
-        if self._exact is None and self._schedule.due(step_no, alarm=self._history.armed):
-            self._open_exam()
-            self._schedule.opened(step_no)
-        self._schedule.spent(time.perf_counter() - started)
+            with schedule.closing():  # census, referrer walk and grouping: most of the cost
+                report = scope.close()
+                grew = self._growth.update(step_no, report)
+            self.examinations += 1
+            if grew:
+                schedule.hurry(step_no)
+        if self._exact is None and schedule.due(step_no, alarm=self._history.armed):
+            with schedule.opening(step_no):
+                self._open_exam()
         return report

@@ -21,6 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import describe_device
+
 from torchwarden.report import validate_run_record, write_report
 from torchwarden.runtime.environment import environment_summary
 from torchwarden.runtime.live import LiveRecord
@@ -84,6 +89,7 @@ def main() -> int:
     report = write_report(record, out / "report.html")
     unbounded = len(json.dumps(step_event(500), indent=1)) * args.steps
     result: dict[str, Any] = {
+        "device": describe_device(torch.device("cpu")),  # the record is written on the host
         "steps": args.steps,
         "kept_in_run_json": len(record["steps"]),
         "stream_s_per_step_us": round(stream_s / args.steps * 1e6, 2),

@@ -6,7 +6,12 @@ an exact scope open and counts Dynamo's graphs, recompilations and graph breaks.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import torch
@@ -116,3 +121,50 @@ def test_census_skips_compile_tracing_tensors() -> None:
     live = torchwarden.memory.census.live_tensors()
     assert all(type(t) is not type(fake) for t in live)
     assert torchwarden.memory.census.storage_key(fake) is None
+
+
+COMPILED_RUN = """\
+import sys
+import torch
+from torch import nn
+from torch._dynamo.utils import counters
+torch.manual_seed(0)
+model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+cmodel = torch.compile(model)
+opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+hist = []
+for step in range(30):
+    out = cmodel(torch.randn(4, 8))
+    loss = out.pow(2).mean()
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    hist.append(out)
+stats = counters["stats"]
+print("compiled", stats["unique_graphs"], stats["calls_captured"],
+      sum(counters["graph_break"].values()), flush=True)
+sys.exit(3)
+"""
+
+
+@pytest.mark.slow
+def test_a_compiled_loop_under_run_keeps_its_exit_code_and_graphs(tmp_path: Path) -> None:
+    """``torchwarden run`` of a ``torch.compile``d loop (inductor): what ``python`` does, plus the leak."""
+    (tmp_path / "train.py").write_text(COMPILED_RUN)
+    plain = subprocess.run(
+        [sys.executable, "train.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300
+    )
+    governed = subprocess.run(
+        [sys.executable, "-m", "torchwarden", "run", "--no-progress", "--out", "o", "train.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "TORCHWARDEN_EXAM_BUDGET": "1"},
+    )  # fmt: skip
+    assert plain.returncode == governed.returncode == 3, governed.stderr[-3000:]
+    counts = [
+        [line for line in p.stdout.splitlines() if line.startswith("compiled ")]
+        for p in (plain, governed)
+    ]
+    assert counts[0] and counts[0] == counts[1], counts  # same graphs, calls, no new break
+    record = json.loads((tmp_path / "o" / "run.json").read_text())
+    leaks = [f for f in record["findings"] if f["kind"] == "leak"]
+    assert [(f["holder"], f["site"]) for f in leaks] == [("global hist", "train.py:11")], leaks

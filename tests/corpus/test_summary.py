@@ -43,6 +43,8 @@ def test_no_step_is_not_an_all_clear(tmp_path: Path) -> None:
     text = _summary(tmp_path, NO_STEPS)
     assert "not checked: no step ended" in text
     assert "findings     0" not in text
+    summary = json.loads((tmp_path / "o" / "run.json").read_text())["summary"]
+    assert summary["evidence_note"].startswith("not checked: no step ended")  # report says it
 
 
 def test_summary_names_how_steps_were_found(tmp_path: Path) -> None:

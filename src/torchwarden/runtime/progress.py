@@ -91,12 +91,14 @@ def print_summary(console: Console, record: RunRecord, out_dir: str) -> None:
         table.add_row("median step", format_seconds(summary["median_step_s"]))
     for device, peak in summary["peak_memory"].items():
         table.add_row(f"peak {device}", format_bytes(peak))
-    if summary["steps"] or record["findings"]:
-        note = summary.get("evidence_note")
-        count = str(len(record["findings"]))
+    # what the run saw too little to claim (no step ended, too few examinations, no leak
+    # check) is said where an all-clear would otherwise stand
+    note = summary.get("evidence_note")
+    count = str(len(record["findings"]))
+    if note and not record["findings"] and not summary["steps"]:
+        table.add_row("findings", escape(note))
+    else:
         table.add_row("findings", f"{count} — {escape(note)}" if note else count)
-    else:  # nothing was examined: an all-clear here would be a claim with no evidence
-        table.add_row("findings", "not checked: no step ended (call torchwarden.step() per step)")
     table.add_row("record", f"{out_dir}/run.json")
     if record["artifacts"].get("report"):
         table.add_row("report", f"{out_dir}/{record['artifacts']['report']}")

@@ -124,8 +124,10 @@ class StepMonitor:
         """
         if not self.leak_check:
             return "leak check off (--no-leak-check)"
+        if not self.step_count:
+            return "not checked: no step ended (call torchwarden.step() per step)"
         needed = CONFIRM + 1
-        if not self.step_count or self.leaks or self.examinations >= needed:
+        if self.leaks or self.examinations >= needed:
             return None
         return (
             f"not shown leak-free: {self.examinations} of the {needed} heap examinations that "

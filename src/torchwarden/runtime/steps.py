@@ -89,7 +89,9 @@ class StepMonitor:
         self._history = History()
         self._schedule = ExamSchedule(float(os.environ.get(BUDGET_ENV, BUDGET)))
         self._exact: TensorScope | None = None
-        self.examinations = 0  # exact examinations closed and compared
+        # closed and compared; not derived from the schedule's count, because stop() closes
+        # an open examination without comparing it, before the record is built
+        self.examinations = 0
         self._optimizer_hook: Any = None
         self._forward_hooks: list[Any] = []
         self._lead: int | None = None  # id of the optimizer whose steps end a step
